@@ -1,0 +1,141 @@
+"""The hooks: every bad answer is reported at once, clearly, and nothing is generated."""
+
+import importlib.util
+import sys
+import tomllib
+
+import pytest
+from conftest import TEMPLATE_ROOT, baked_dirs
+
+
+def load_hook(name):
+    spec = importlib.util.spec_from_file_location(name, TEMPLATE_ROOT / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# (variable, bad value, a fragment of the explanation); other answers keep their defaults.
+INVALID_ANSWERS = [
+    ("project_name", "", "must not be empty"),
+    ("project_name", "Line one\nline two", "one line"),
+    ("project_slug", "Visit-Counter", "lowercase"),
+    ("project_slug", "visit--counter", "single hyphens"),
+    ("project_slug", "1visits", "starting with a letter"),
+    ("project_slug", "a-project-name-that-is-far-too-long", "AWS allows 32"),
+    ("package_name", "visit-counter", "Python package name"),
+    ("package_name", "class", "keyword"),
+    ("package_name", "infra", "a name the project uses"),
+    ("github_repository", "no-slash-here", "OWNER/NAME"),
+    ("stack_name", "Production", "lowercase"),
+    ("stack_name", "averyverylongstack", "1 to 10"),
+    ("aws_region", "mars-north-1x", "not an AWS region"),
+    ("availability_zones", "us-east-1a,us-east-1b", "not an availability zone of ap-south-1"),
+    ("availability_zones", "ap-south-1a,ap-south-1a", "same zone twice"),
+    ("availability_zones", "ap-south-1a", "each subnet needs a zone"),
+    ("vpc_cidr", "10.0.0.1/16", "host bits set; the network is 10.0.0.0/16"),
+    ("vpc_cidr", "10.0.0.0/8", "AWS accepts /16 to /28"),
+    ("vpc_cidr", "10.0.0.0/29", "AWS accepts /16 to /28"),
+    ("vpc_cidr", "not-a-cidr", "not an IPv4 CIDR block"),
+    ("public_subnet_cidrs", "10.0.1.0/24", "at least two subnets"),
+    ("public_subnet_cidrs", "10.0.1.0/24,10.1.4.0/24", "not inside the VPC"),
+    ("public_subnet_cidrs", "10.0.1.0/24,10.0.1.128/25", "overlaps"),
+    ("private_subnet_cidrs", "10.0.1.0/24,10.0.3.0/24", "overlaps 10.0.1.0/24 (in public_subnet_cidrs)"),
+    ("public_subnet_cidrs", "10.0.1.5/24,10.0.4.0/24", "host bits set"),
+    ("public_subnet_cidrs", "10.0.1.0/30,10.0.4.0/24", "AWS accepts /16 to /28"),
+    ("private_subnet_cidrs", "10.0.2.0/24,10.0.3.0/24,10.0.5.0/24", "has 3 subnets"),
+    ("app_port", "80", "between 1024 and 65535"),
+    ("app_port", "5432", "PostgreSQL's port"),
+    ("app_port", "five", "whole number"),
+    ("app_instance_type", "micro", "not an EC2 instance type"),
+    ("app_min_size", "0", "between 1 and 20"),
+    ("app_desired_capacity", "3", "app_min_size (1) <= app_desired_capacity (3) <= app_max_size (2)"),
+    ("app_max_size", "many", "whole number"),
+    ("db_instance_class", "t3.micro", "not an RDS instance class"),
+    ("db_allocated_storage_gb", "10", "between 20 and 65536"),
+    ("db_allocated_storage_gb", "70000", "between 20 and 65536"),
+    ("db_engine_version", "9.6", "major version RDS offers"),
+    ("db_name", "my-db", "letters, digits and underscores"),
+    ("db_name", "postgres", "reserved"),
+    ("db_admin_username", "postgres", "reserved"),
+    ("db_admin_username", "a_very_long_admin_name", "at most 16"),
+    ("db_backup_retention_days", "0", "between 1 and 35"),
+    ("db_backup_retention_days", "36", "between 1 and 35"),
+    ("health_check_path", "health", "starting with /"),
+    ("health_check_path", "/health?full=1", "without spaces, ? or #"),
+    ("health_check_interval_seconds", "1", "between 5 and 300"),
+    ("health_check_timeout_seconds", "30", "shorter than health_check_interval_seconds"),
+    ("health_check_healthy_threshold", "1", "between 2 and 10"),
+    ("health_check_unhealthy_threshold", "11", "between 2 and 10"),
+    ("health_check_success_codes", "ok", "HTTP codes"),
+    ("health_check_success_codes", "500", "from 200 to 499"),
+    ("log_retention_days", "10", "retention CloudWatch Logs offers"),
+    ("alarm_email", "not-an-email", "not an e-mail address"),
+]
+
+
+def test_the_table_is_long_enough_to_mean_something():
+    assert len(INVALID_ANSWERS) >= 30
+
+
+@pytest.mark.parametrize(("variable", "value", "reason"), INVALID_ANSWERS,
+                         ids=[f"{v}={val!r}" for v, val, _ in INVALID_ANSWERS])
+def test_an_invalid_answer_is_refused_with_a_clear_message(cookies, capfd, variable, value, reason):
+    result = cookies.bake(extra_context={variable: value})
+    output = capfd.readouterr().err
+    assert result.exit_code != 0
+    assert f"{variable} = {value!r}" in output
+    assert reason in output
+    assert "for example:" in output
+    assert "Traceback" not in output
+    assert all(not any(folder.iterdir()) for folder in baked_dirs(cookies))
+
+
+def test_all_problems_are_reported_at_once(cookies, capfd):
+    result = cookies.bake(extra_context={
+        "vpc_cidr": "10.0.0.1/16", "app_port": "80", "db_admin_username": "postgres",
+    })
+    output = capfd.readouterr().err
+    assert result.exit_code != 0
+    assert "3 problem(s)" in output
+    for variable in ("vpc_cidr", "app_port", "db_admin_username"):
+        assert f"{variable} = " in output
+
+
+@pytest.mark.parametrize("payload", [
+    '"""; import pathlib; pathlib.Path(MARKER).touch(); """',
+    "'''; import pathlib; pathlib.Path(MARKER).touch(); '''",
+    '\\"; __import__("pathlib").Path(MARKER).touch() #',
+    '</script>\\\\ & "quotes" and \'apostrophes\'',
+])
+def test_answers_are_data_never_code(cookies, tmp_path, payload):
+    marker = tmp_path / "injected"
+    value = payload.replace("MARKER", repr(str(marker)))
+    result = cookies.bake(extra_context={"description": value})
+    assert not marker.exists(), "an answer ran as code"
+    assert result.exit_code == 0, result.exception
+    pyproject = tomllib.loads((result.project_path / "pyproject.toml").read_text())
+    assert pyproject["project"]["description"] == value
+
+
+def test_template_syntax_inside_an_answer_is_not_rendered_twice(bake):
+    literal = "{% raw %}{{ 7 * 7 }}{% endraw %}"
+    project = bake(description=literal).project_path
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["description"] == "{{ 7 * 7 }}"
+
+
+def test_too_old_python_or_cookiecutter_is_refused_before_any_question():
+    versions = load_hook("pre_prompt")
+    assert versions.version_problems((3, 11, 0), "2.7.1") == []
+    (python,) = versions.version_problems((3, 10, 12), "2.7.1")
+    assert "Python 3.10 is too old" in python
+    (tool,) = versions.version_problems((3, 12, 0), "2.1.1")
+    assert "cookiecutter 2.1.1 is too old" in tool and "pip install --upgrade" in tool
+
+
+def test_the_pre_generation_hook_checks_versions_too(monkeypatch):
+    hook = load_hook("pre_gen_project")
+    monkeypatch.setattr(sys, "version_info", (3, 9, 0, "final", 0))
+    problems = hook.problems_in({"_repo_dir": str(TEMPLATE_ROOT), "project_slug": "x"})
+    assert problems and "Python 3.9 is too old" in problems[0]

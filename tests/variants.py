@@ -1,0 +1,32 @@
+"""The named variants of the template that are baked, tested and deployed to moto.
+
+`make test` covers each of them, and the template's CI runs one job per name, so a laptop
+and CI prove the same things.
+"""
+
+VARIANTS: dict[str, dict[str, str]] = {
+    "defaults": {},
+    "other-region-and-cidrs": {
+        "project_name": "Shop Front",
+        "aws_region": "eu-west-1",
+        "availability_zones": "eu-west-1b,eu-west-1c",
+        "vpc_cidr": "172.16.0.0/20",
+        "public_subnet_cidrs": "172.16.0.0/24,172.16.1.0/24",
+        "private_subnet_cidrs": "172.16.8.0/24,172.16.9.0/24",
+        "app_port": "8080",
+    },
+    "three-azs": {
+        "project_name": "Three Zones",
+        "aws_region": "us-east-2",
+        "public_subnet_cidrs": "10.0.1.0/24,10.0.4.0/24,10.0.7.0/24",
+        "private_subnet_cidrs": "10.0.2.0/24,10.0.3.0/24,10.0.8.0/24",
+        "app_min_size": "2",
+        "app_desired_capacity": "3",
+        "app_max_size": "6",
+    },
+}
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(sorted(VARIANTS)))

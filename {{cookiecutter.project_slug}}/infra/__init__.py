@@ -1,0 +1,1 @@
+"""The deploy tool: `python -m infra validate|plan|apply|destroy|outputs`."""

@@ -1,0 +1,372 @@
+"""The one set of rules for this stack's settings.
+
+Used twice: by the template's pre-generation hook on the answers to its questions, and by
+`python -m infra` on `stack.toml` before every command. Standard library only, and no
+template syntax, so the hook can import this very file from the template checkout.
+
+`validate(raw)` takes a flat mapping of setting name to value. Values may be strings (as
+the template's questions give them) or TOML types (ints, lists); it returns the typed
+`StackSettings` and every problem found, never just the first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import keyword
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    variable: str
+    value: Any
+    reason: str
+    example: str
+
+    def __str__(self) -> str:
+        return f"{self.variable} = {self.value!r}: {self.reason} (for example: {self.example})"
+
+
+class InvalidSettings(ValueError):
+    def __init__(self, problems: list[Problem]):
+        super().__init__("\n".join(str(problem) for problem in problems))
+        self.problems = problems
+
+
+@dataclasses.dataclass(frozen=True)
+class StackSettings:
+    project_slug: str
+    stack_name: str
+    aws_region: str
+    availability_zones: tuple[str, ...]
+    vpc_cidr: str
+    public_subnet_cidrs: tuple[str, ...]
+    private_subnet_cidrs: tuple[str, ...]
+    app_port: int
+    app_instance_type: str
+    app_min_size: int
+    app_desired_capacity: int
+    app_max_size: int
+    db_instance_class: str
+    db_allocated_storage_gb: int
+    db_engine_version: str
+    db_name: str
+    db_admin_username: str
+    db_backup_retention_days: int
+    health_check_path: str
+    health_check_interval_seconds: int
+    health_check_timeout_seconds: int
+    health_check_healthy_threshold: int
+    health_check_unhealthy_threshold: int
+    health_check_success_codes: str
+    log_retention_days: int
+    alarm_email: str
+
+    @property
+    def az_count(self) -> int:
+        return len(self.public_subnet_cidrs)
+
+    def name(self, role: str) -> str:
+        return resource_name(self.project_slug, self.stack_name, role)
+
+
+# Settings that only the template asks for; the deploy tool never sees them.
+TEMPLATE_ONLY = ("project_name", "package_name", "description", "author_name", "github_repository")
+
+# AWS names built from project_slug and stack_name, with the longest role each kind gets and
+# the limit real AWS enforces (moto enforces none of them).
+NAME_LIMITS = (
+    ("load balancer", "alb", 32),
+    ("target group", "tg", 32),
+    ("RDS instance identifier", "db", 63),
+    ("IAM role", "deploy-role", 64),
+    ("IAM instance profile", "app-profile", 128),
+)
+
+SUPPORTED_POSTGRES_MAJORS = ("14", "15", "16", "17")
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+                      1827, 2192, 2557, 2922, 3288, 3653)
+RESERVED_DB_USERS = ("postgres", "rdsadmin", "rdsrepladmin", "rds_superuser", "admin", "root",
+                     "user", "public", "pg_signal_backend")
+RESERVED_DB_NAMES = ("postgres", "template0", "template1", "rdsadmin")
+# Top-level names in the generated project that the app package must not shadow.
+RESERVED_PACKAGE_NAMES = ("infra", "tests", "devtools", "gunicorn", "flask", "psycopg2")
+
+SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+STACK = re.compile(r"[a-z][a-z0-9]{0,9}")
+PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
+REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[1-9]")
+GITHUB_REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.(nano|micro|small|medium|large|[0-9]*xlarge|metal(-[0-9]+xl)?)")
+DB_CLASS = re.compile(r"db\.[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.(micro|small|medium|large|[0-9]*xlarge)")
+DB_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`|~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+SUCCESS_CODES = re.compile(r"[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*")
+
+
+def resource_name(project_slug: str, stack_name: str, role: str) -> str:
+    """`<project>-<stack>-<role>`, the name every AWS resource of the stack gets."""
+    return f"{project_slug}-{stack_name}-{role}"
+
+
+def as_list(value: Any) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return [str(item).strip() for item in value]
+    text = str(value).strip()
+    return [item.strip() for item in text.split(",")] if text else []
+
+
+class _Checker:
+    """Collects problems while reading raw values into typed ones."""
+
+    def __init__(self, raw: Mapping[str, Any]):
+        self.raw = raw
+        self.problems: list[Problem] = []
+
+    def fail(self, variable: str, reason: str, example: str, value: Any = None) -> None:
+        shown = self.raw.get(variable) if value is None else value
+        self.problems.append(Problem(variable, shown, reason, example))
+
+    def text(self, variable: str, pattern: re.Pattern[str] | None, reason: str, example: str,
+             max_length: int = 255, allow_empty: bool = False) -> str:
+        value = self.raw.get(variable, "")
+        if not isinstance(value, str):
+            self.fail(variable, "must be text", example)
+            return ""
+        if value == "" and allow_empty:
+            return value
+        if value != value.strip() or not value:
+            self.fail(variable, "must not be empty or start or end with spaces", example)
+        elif len(value) > max_length:
+            self.fail(variable, f"is {len(value)} characters long; at most {max_length} are allowed", example)
+        elif not value.isprintable():
+            self.fail(variable, "must be one line of printable characters", example)
+        elif pattern is not None and not pattern.fullmatch(value):
+            self.fail(variable, reason, example)
+        return value
+
+    def integer(self, variable: str, low: int, high: int, example: str) -> int | None:
+        value = self.raw.get(variable)
+        try:
+            number = int(str(value).strip()) if not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None:
+            self.fail(variable, "must be a whole number", example)
+        elif not low <= number <= high:
+            self.fail(variable, f"must be between {low} and {high}", example)
+            return None
+        return number
+
+    def network(self, variable: str, value: str, example: str) -> ipaddress.IPv4Network | None:
+        try:
+            network = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as error:
+            try:
+                corrected = ipaddress.IPv4Network(value, strict=False)
+            except ValueError:
+                self.fail(variable, f"{value!r} is not an IPv4 CIDR block ({error})", example)
+            else:
+                self.fail(variable, f"{value!r} has host bits set; the network is {corrected}",
+                          str(corrected))
+            return None
+        if not 16 <= network.prefixlen <= 28:
+            self.fail(variable, f"{value} has a /{network.prefixlen} prefix; AWS accepts /16 to /28",
+                      example)
+            return None
+        return network
+
+
+def validate(raw: Mapping[str, Any]) -> tuple[StackSettings | None, list[Problem]]:
+    """Every problem in `raw`, and the typed settings when there are none."""
+    check = _Checker(raw)
+    for rule in (_check_template_texts, _check_names, _check_network, _check_app,
+                 _check_database, _check_health_check, _check_observability):
+        rule(check)
+    if check.problems:
+        return None, check.problems
+    return _settings(raw), []
+
+
+def parse(raw: Mapping[str, Any]) -> StackSettings:
+    settings, problems = validate(raw)
+    if problems:
+        raise InvalidSettings(problems)
+    assert settings is not None
+    return settings
+
+
+def _check_template_texts(check: _Checker) -> None:
+    if "project_name" in check.raw:
+        check.text("project_name", None, "", "Visit Counter", max_length=80)
+    if "description" in check.raw:
+        check.text("description", None, "", "A visit counter on AWS.", max_length=300)
+    if "author_name" in check.raw:
+        check.text("author_name", None, "", "Ada Lovelace", max_length=100)
+    if "github_repository" in check.raw:
+        check.text("github_repository", GITHUB_REPOSITORY, "must be OWNER/NAME as on GitHub",
+                   "octocat/visit-counter", max_length=140)
+    if "package_name" in check.raw:
+        name = check.text("package_name", PACKAGE,
+                          "must be a Python package name: lowercase letters, digits, underscores",
+                          "visit_counter", max_length=60)
+        if name and (keyword.iskeyword(name) or name in RESERVED_PACKAGE_NAMES):
+            check.fail("package_name", "clashes with a Python keyword or a name the project uses",
+                       "visit_counter")
+
+
+def _check_names(check: _Checker) -> None:
+    slug = check.text("project_slug", SLUG,
+                      "must be lowercase letters and digits in words joined by single hyphens, "
+                      "starting with a letter", "visit-counter", max_length=63)
+    stack = check.text("stack_name", STACK,
+                       "must be 1 to 10 lowercase letters or digits, starting with a letter", "dev")
+    if not (slug and stack) or any(p.variable in ("project_slug", "stack_name") for p in check.problems):
+        return
+    for kind, role, limit in NAME_LIMITS:
+        name = resource_name(slug, stack, role)
+        if len(name) > limit:
+            room = limit - len(name) + len(slug)
+            check.fail("project_slug",
+                       f"the {kind} name {name!r} would be {len(name)} characters; AWS allows {limit}, "
+                       f"so with stack {stack!r} project_slug may have at most {room}",
+                       "visit-counter")
+            return
+
+
+def _check_network(check: _Checker) -> None:
+    region = check.text("aws_region", REGION, "is not an AWS region name", "ap-south-1")
+    zones = as_list(check.raw.get("availability_zones", ""))
+    for zone in zones:
+        if region and not re.fullmatch(re.escape(region) + r"[a-z]", zone):
+            check.fail("availability_zones", f"{zone!r} is not an availability zone of {region}",
+                       f"{region}a,{region}b")
+            break
+    if len(set(zones)) != len(zones):
+        check.fail("availability_zones", "lists the same zone twice", "ap-south-1a,ap-south-1b")
+
+    vpc = None
+    if isinstance(check.raw.get("vpc_cidr"), str):
+        vpc = check.network("vpc_cidr", check.raw["vpc_cidr"].strip(), "10.0.0.0/16")
+    else:
+        check.fail("vpc_cidr", "must be a CIDR block as text", "10.0.0.0/16")
+
+    subnets: list[tuple[str, ipaddress.IPv4Network]] = []
+    counts = {}
+    for variable, example in (("public_subnet_cidrs", "10.0.1.0/24,10.0.4.0/24"),
+                              ("private_subnet_cidrs", "10.0.2.0/24,10.0.3.0/24")):
+        cidrs = as_list(check.raw.get(variable, ""))
+        counts[variable] = len(cidrs)
+        if len(cidrs) < 2:
+            check.fail(variable, "needs at least two subnets, one per availability zone "
+                       "(a load balancer and a DB subnet group each need two zones)", example)
+        for cidr in cidrs:
+            network = check.network(variable, cidr, example)
+            if network is None:
+                continue
+            if vpc is not None and not network.subnet_of(vpc):
+                check.fail(variable, f"{cidr} is not inside the VPC {vpc}", example)
+                continue
+            for other_variable, other in subnets:
+                if network.overlaps(other):
+                    check.fail(variable, f"{cidr} overlaps {other} (in {other_variable})", example)
+            subnets.append((variable, network))
+
+    public, private = counts["public_subnet_cidrs"], counts["private_subnet_cidrs"]
+    if public != private:
+        check.fail("private_subnet_cidrs",
+                   f"has {private} subnets but public_subnet_cidrs has {public}; "
+                   "each availability zone gets one of each", "10.0.2.0/24,10.0.3.0/24")
+    if zones and max(public, private) > len(zones):
+        check.fail("availability_zones",
+                   f"lists {len(zones)} zones but there are {max(public, private)} subnets per tier; "
+                   "each subnet needs a zone of its own", "ap-south-1a,ap-south-1b")
+
+
+def _check_app(check: _Checker) -> None:
+    check.integer("app_port", 1024, 65535, "5000")
+    if check.raw.get("app_port") is not None and str(check.raw.get("app_port")).strip() == "5432":
+        check.fail("app_port", "is PostgreSQL's port; pick another for the app", "5000")
+    check.text("app_instance_type", INSTANCE_TYPE, "is not an EC2 instance type", "t3.micro")
+    low = check.integer("app_min_size", 1, 20, "1")
+    desired = check.integer("app_desired_capacity", 1, 20, "1")
+    high = check.integer("app_max_size", 1, 20, "2")
+    if None not in (low, desired, high) and not low <= desired <= high:  # type: ignore[operator]
+        check.fail("app_desired_capacity",
+                   f"must satisfy app_min_size ({low}) <= app_desired_capacity ({desired}) "
+                   f"<= app_max_size ({high})", "1 with min 1 and max 2")
+
+
+def _check_database(check: _Checker) -> None:
+    check.text("db_instance_class", DB_CLASS, "is not an RDS instance class", "db.t3.micro")
+    check.integer("db_allocated_storage_gb", 20, 65536, "20")
+    version = str(check.raw.get("db_engine_version", "")).strip()
+    if version not in SUPPORTED_POSTGRES_MAJORS:
+        check.fail("db_engine_version",
+                   f"must be a PostgreSQL major version RDS offers: {', '.join(SUPPORTED_POSTGRES_MAJORS)}",
+                   "16")
+    name = check.text("db_name", DB_IDENTIFIER,
+                      "must start with a letter and hold only letters, digits and underscores",
+                      "visits", max_length=63)
+    if name.lower() in RESERVED_DB_NAMES:
+        check.fail("db_name", "is reserved by PostgreSQL or RDS", "visits")
+    user = check.text("db_admin_username", DB_IDENTIFIER,
+                      "must start with a letter and hold only letters, digits and underscores",
+                      "visits_admin", max_length=16)
+    if user.lower() in RESERVED_DB_USERS:
+        check.fail("db_admin_username", "is reserved by PostgreSQL or RDS; a non-default name "
+                   "is also harder to guess", "visits_admin")
+    check.integer("db_backup_retention_days", 1, 35, "7")
+
+
+def _check_health_check(check: _Checker) -> None:
+    path = check.text("health_check_path", None, "", "/health", max_length=1024)
+    if path and (not path.startswith("/") or re.search(r"[\s?#]", path)):
+        check.fail("health_check_path", "must be a URL path starting with / without spaces, ? or #",
+                   "/health")
+    interval = check.integer("health_check_interval_seconds", 5, 300, "30")
+    timeout = check.integer("health_check_timeout_seconds", 2, 120, "5")
+    if interval is not None and timeout is not None and timeout >= interval:
+        check.fail("health_check_timeout_seconds",
+                   f"must be shorter than health_check_interval_seconds ({interval})", "5")
+    check.integer("health_check_healthy_threshold", 2, 10, "2")
+    check.integer("health_check_unhealthy_threshold", 2, 10, "2")
+    codes = check.text("health_check_success_codes", SUCCESS_CODES,
+                       "must be HTTP codes like 200, 200,204 or 200-299", "200", max_length=100)
+    numbers = [int(code) for code in re.findall(r"[0-9]{3}", codes)] if codes else []
+    if any(not 200 <= code <= 499 for code in numbers):
+        check.fail("health_check_success_codes", "a load balancer accepts codes from 200 to 499", "200")
+
+
+def _check_observability(check: _Checker) -> None:
+    days = check.integer("log_retention_days", 1, 3653, "30")
+    if days is not None and days not in LOG_RETENTION_DAYS:
+        check.fail("log_retention_days",
+                   "must be a retention CloudWatch Logs offers: "
+                   + ", ".join(str(day) for day in LOG_RETENTION_DAYS), "30")
+    check.text("alarm_email", EMAIL, "is not an e-mail address", "you@example.com",
+               max_length=254, allow_empty=True)
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "availability_zones": lambda value: tuple(as_list(value)),
+    "public_subnet_cidrs": lambda value: tuple(as_list(value)),
+    "private_subnet_cidrs": lambda value: tuple(as_list(value)),
+    "db_engine_version": lambda value: str(value).strip(),
+}
+
+
+def _settings(raw: Mapping[str, Any]) -> StackSettings:
+    values = {}
+    for field in dataclasses.fields(StackSettings):
+        value = raw.get(field.name, "")
+        if field.name in _CONVERTERS:
+            values[field.name] = _CONVERTERS[field.name](value)
+        elif field.type == "int":
+            values[field.name] = int(str(value).strip())
+        else:
+            values[field.name] = value
+    return StackSettings(**values)
