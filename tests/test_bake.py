@@ -59,6 +59,9 @@ EVERY_ANSWER_CHANGED = {
     "alarm_email": "ops@example.com",
 }
 
+# Answers that shape the repository but are no deploy parameter.
+TEMPLATE_ONLY = {"project_name", "package_name", "description", "author_name", "github_repository"}
+
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#")
 
 
@@ -103,7 +106,10 @@ def test_every_answer_reaches_the_generated_project(bake):
     assert project.name == "guestbook"
     assert (project / "guestbook_app" / "__init__.py").is_file()
     values = stack_values(project)
+    assert set(EVERY_ANSWER_CHANGED) - values.keys() == TEMPLATE_ONLY
     for key, value in values.items():
+        if key not in EVERY_ANSWER_CHANGED:  # a setting stack.toml adds with its own default
+            continue
         given = EVERY_ANSWER_CHANGED[key]
         if isinstance(value, list):
             assert value == given.split(","), key

@@ -64,6 +64,11 @@ class StackSettings:
     health_check_success_codes: str
     log_retention_days: int
     alarm_email: str
+    alarm_target_5xx_count: int = 10
+    alarm_p99_response_ms: int = 1000
+    alarm_db_cpu_percent: int = 80
+    alarm_db_free_storage_percent: int = 10
+    alarm_db_connections_percent: int = 80
 
     @property
     def az_count(self) -> int:
@@ -72,9 +77,6 @@ class StackSettings:
     def name(self, role: str) -> str:
         return resource_name(self.project_slug, self.stack_name, role)
 
-
-# Settings that only the template asks for; the deploy tool never sees them.
-TEMPLATE_ONLY = ("project_name", "package_name", "description", "author_name", "github_repository")
 
 # AWS names built from project_slug and stack_name, with the longest role each kind gets and
 # the limit real AWS enforces (moto enforces none of them).
@@ -349,6 +351,25 @@ def _check_observability(check: _Checker) -> None:
                    + ", ".join(str(day) for day in LOG_RETENTION_DAYS), "30")
     check.text("alarm_email", EMAIL, "is not an e-mail address", "you@example.com",
                max_length=254, allow_empty=True)
+    for variable, low, high in ALARM_THRESHOLDS:
+        if variable in check.raw:
+            check.integer(variable, low, high, str(_default(variable)))
+
+
+# Alarm thresholds have defaults, so the template does not ask about them; stack.toml
+# lists them for the user to tune.
+ALARM_THRESHOLDS = (
+    ("alarm_target_5xx_count", 1, 100000),
+    ("alarm_p99_response_ms", 10, 60000),
+    ("alarm_db_cpu_percent", 1, 100),
+    ("alarm_db_free_storage_percent", 1, 99),
+    ("alarm_db_connections_percent", 1, 100),
+)
+
+
+def _default(variable: str) -> Any:
+    (field,) = (field for field in dataclasses.fields(StackSettings) if field.name == variable)
+    return field.default
 
 
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
@@ -362,6 +383,8 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
 def _settings(raw: Mapping[str, Any]) -> StackSettings:
     values = {}
     for field in dataclasses.fields(StackSettings):
+        if field.name not in raw and field.default is not dataclasses.MISSING:
+            continue
         value = raw.get(field.name, "")
         if field.name in _CONVERTERS:
             values[field.name] = _CONVERTERS[field.name](value)
