@@ -5,6 +5,7 @@ template's own CI. They pass GitHub's workflow schema and zizmor with no finding
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,11 +63,12 @@ def steps_of(path: Path):
             yield job_id, step
 
 
-def run_tool(*args: str) -> subprocess.CompletedProcess:
+def run_tool(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
     tool = TOOLS / args[0]
     assert tool.exists(), f"{args[0]} is missing from {TOOLS}: add it to requirements-dev.txt"
     return subprocess.run(
         [str(tool), *args[1:]],
+        input=input,
         capture_output=True,
         text=True,
         timeout=60,
@@ -82,7 +84,7 @@ def step_named(path: Path, prefix: str) -> dict:
 
 
 def run_script(script: str, env: dict, stubs: dict[str, str], tmp_path: Path):
-    """Run a workflow's `run:` script with bash, with stub commands first on PATH."""
+    """Run a workflow's `run:` script as GitHub does, with stub commands first on PATH."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     for name, body in {"sleep": "exit 0", **stubs}.items():
@@ -90,7 +92,7 @@ def run_script(script: str, env: dict, stubs: dict[str, str], tmp_path: Path):
         stub.write_text(f"#!/usr/bin/env bash\n{body}\n")
         stub.chmod(0o755)
     return subprocess.run(
-        ["bash", "-e", "-c", script],
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
         capture_output=True,
         text=True,
         timeout=30,
@@ -163,7 +165,7 @@ def test_answers_reach_the_workflows(arm_project):
 def test_the_image_is_built_for_the_instances_architecture(default_project, arm_project):
     for project, platform in ((default_project, "linux/amd64"), (arm_project, "linux/arm64")):
         deploy = project / ".github" / "workflows" / "deploy.yml"
-        assert f"--platform {platform}" in step_named(deploy, "Build and push")["run"]
+        assert f"--platform {platform}" in step_named(deploy, "Build the image")["run"]
         qemu = [
             step
             for _, step in steps_of(deploy)
@@ -267,7 +269,7 @@ def test_the_smoke_test_retries_a_bounded_number_of_times(default_project, tmp_p
     result = run_script(smoke["run"], env, {"curl": failing}, tmp_path)
     assert result.returncode != 0
     attempts = calls.read_text().splitlines()
-    assert len(attempts) == 30
+    assert len(attempts) == int(re.search(r"attempts=(\d+)", smoke["run"])[1]) <= 100
     assert attempts[0].endswith("http://app.example/health")
     calls.unlink()
     healthy_on_third = (
@@ -292,7 +294,12 @@ def test_the_deploy_waits_for_the_instance_refresh(default_project, tmp_path, st
     script = tmp_path / "statuses"
     script.write_text("\n".join(statuses) + "\n")
     aws = f"head -n 1 {script}; sed -i 1d {script}"
-    result = run_script(wait["run"], {"GROUP": "visit-counter-dev-app"}, {"aws": aws}, tmp_path)
+    result = run_script(
+        wait["run"],
+        {"GROUP": "visit-counter-dev-asg", "REGION": "ap-south-1"},
+        {"aws": aws},
+        tmp_path,
+    )
     assert (result.returncode == 0) == succeeds, result.stdout + result.stderr
 
 
@@ -350,3 +357,88 @@ def test_template_ci_runs_the_suite_and_one_job_per_variant():
     node_ids = {line for line in collected.stdout.splitlines() if "::" in line}
     # Each variant's node id names exactly one collected test.
     assert node_ids == {node_id.replace("$VARIANT", name) for name in VARIANTS}, collected.stdout
+
+
+def fake_infra(tmp_path: Path, outputs: dict | None) -> dict[str, str]:
+    """A `.venv/bin/python` whose `-m infra outputs --json` prints `outputs` (None: none)."""
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True, exist_ok=True)
+    if outputs is None:
+        python.write_text(
+            "#!/usr/bin/env bash\necho 'Error: stack dev is not deployed' >&2\nexit 1\n"
+        )
+    else:
+        python.write_text(f"#!/usr/bin/env bash\ncat <<'JSON'\n{json.dumps(outputs)}\nJSON\n")
+    python.chmod(0o755)
+    (tmp_path / "github_output").write_text("")
+    return {
+        "STACK": "dev",
+        "IMAGE_TAG": "abc123",
+        "LOCAL_IMAGE": "visit-counter:abc123",
+        "GITHUB_OUTPUT": str(tmp_path / "github_output"),
+    }
+
+
+DEPLOYED = {
+    "app_url": "http://visit-counter-dev-alb-1.ap-south-1.elb.amazonaws.com",
+    "ecr_repository_uri": "123456789012.dkr.ecr.ap-south-1.amazonaws.com/visit-counter-dev-app",
+    "autoscaling_group_name": "visit-counter-dev-asg",
+    "aws_region": "ap-south-1",
+}
+
+
+@pytest.mark.skipif(
+    shutil.which("jq") is None, reason="jq is not installed (GitHub's runners have it)"
+)
+@pytest.mark.parametrize("deployed", [True, False], ids=["update", "first-deploy"])
+def test_the_image_is_pushed_before_apply_unless_apply_creates_its_repository(
+    default_project, tmp_path, deployed
+):
+    deploy = default_project / ".github" / "workflows" / "deploy.yml"
+    names = [step.get("name", "") for _, step in steps_of(deploy)]
+    early, apply, late = (
+        names.index(step_named(deploy, prefix)["name"])
+        for prefix in ("Push the image, if", "Apply", "Push the image to the repository")
+    )
+    assert early < apply < late
+    assert step_named(deploy, "Push the image to the repository")["if"] == (
+        "steps.early-push.outputs.pushed != 'true'"
+    )
+    env = fake_infra(tmp_path, DEPLOYED if deployed else None)
+    docker = f'echo "$@" >> {tmp_path / "docker_calls"}'
+    result = run_script(
+        step_named(deploy, "Push the image, if")["run"], env, {"docker": docker}, tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    pushed = (tmp_path / "docker_calls").read_text() if deployed else ""
+    assert (f"push {DEPLOYED['ecr_repository_uri']}:abc123" in pushed) == deployed
+    assert ("pushed=true" in (tmp_path / "github_output").read_text()) == deployed
+
+
+@pytest.mark.skipif(
+    shutil.which("jq") is None, reason="jq is not installed (GitHub's runners have it)"
+)
+def test_the_stack_outputs_are_checked_before_they_become_step_outputs(default_project, tmp_path):
+    read = step_named(default_project / ".github" / "workflows" / "deploy.yml", "Read the stack")
+    env = fake_infra(tmp_path, DEPLOYED)
+    result = run_script(read["run"], env, {}, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    written = (tmp_path / "github_output").read_text().splitlines()
+    assert written == [f"{key}={value}" for key, value in DEPLOYED.items()]
+    for key, bad in (
+        ("app_url", "http://x\nenv=evil"),
+        ("autoscaling_group_name", ""),
+        ("ecr_repository_uri", None),
+    ):
+        env = fake_infra(tmp_path, {**DEPLOYED, key: bad})
+        result = run_script(read["run"], env, {}, tmp_path)
+        assert result.returncode != 0, key
+        assert f"no usable {key}" in result.stdout
+
+
+def test_every_run_script_passes_shellcheck(default_project, arm_project):
+    for path in every_workflow(default_project, arm_project):
+        for job_id, step in steps_of(path):
+            if "run" in step:
+                result = run_tool("shellcheck", "--shell=bash", "-", input=step["run"])
+                assert result.returncode == 0, f"{path.name}: {job_id}: {result.stdout}"
