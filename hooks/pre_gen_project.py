@@ -56,12 +56,18 @@ def main() -> int:
     problems = problems_in(json.loads(ANSWERS_JSON))
     if not problems:
         return 0
-    print(f"{ERROR}Cannot generate the project: {len(problems)} problem(s) in the answers.{TERMINATOR}",
-          file=sys.stderr)
+    print(
+        f"{ERROR}Cannot generate the project: {len(problems)} problem(s) in the answers."
+        f"{TERMINATOR}",
+        file=sys.stderr,
+    )
     for problem in problems:
         print(f"  - {problem}", file=sys.stderr)
-    print(f"{HINT}Nothing was generated. Fix the values above and run cookiecutter again.{TERMINATOR}",
-          file=sys.stderr)
+    print(
+        f"{HINT}Nothing was generated. Fix the values above and run cookiecutter again."
+        f"{TERMINATOR}",
+        file=sys.stderr,
+    )
     return 1
 
 

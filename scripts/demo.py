@@ -79,8 +79,12 @@ def serve_and_count(project: Path) -> None:
     step("Serving the app on localhost against an embedded PostgreSQL (make dev)")
     port = free_port()
     env = {**project_env(), "PORT": str(port)}
-    server = subprocess.Popen([str(VENV / "bin" / "python"), "-m", "devtools.dev_server"],
-                              cwd=project, env=env, start_new_session=True)
+    server = subprocess.Popen(
+        [str(VENV / "bin" / "python"), "-m", "devtools.dev_server"],
+        cwd=project,
+        env=env,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(f"{base}/health", server)

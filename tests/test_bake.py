@@ -136,7 +136,7 @@ def test_no_file_keeps_an_unrendered_template_tag(bake):
             if path.is_file():
                 text = path.read_text(encoding="utf-8")
                 match = UNRENDERED.search(text)
-                assert match is None, f"{path.relative_to(project)}: {text[match.start():][:60]!r}"
+                assert match is None, f"{path.relative_to(project)}: {text[match.start() :][:60]!r}"
 
 
 def test_the_validator_is_copied_byte_for_byte(bake):

@@ -40,7 +40,11 @@ INVALID_ANSWERS = [
     ("public_subnet_cidrs", "10.0.1.0/24", "at least two subnets"),
     ("public_subnet_cidrs", "10.0.1.0/24,10.1.4.0/24", "not inside the VPC"),
     ("public_subnet_cidrs", "10.0.1.0/24,10.0.1.128/25", "overlaps"),
-    ("private_subnet_cidrs", "10.0.1.0/24,10.0.3.0/24", "overlaps 10.0.1.0/24 (in public_subnet_cidrs)"),
+    (
+        "private_subnet_cidrs",
+        "10.0.1.0/24,10.0.3.0/24",
+        "overlaps 10.0.1.0/24 (in public_subnet_cidrs)",
+    ),
     ("public_subnet_cidrs", "10.0.1.5/24,10.0.4.0/24", "host bits set"),
     ("public_subnet_cidrs", "10.0.1.0/30,10.0.4.0/24", "AWS accepts /16 to /28"),
     ("private_subnet_cidrs", "10.0.2.0/24,10.0.3.0/24,10.0.5.0/24", "has 3 subnets"),
@@ -49,7 +53,11 @@ INVALID_ANSWERS = [
     ("app_port", "five", "whole number"),
     ("app_instance_type", "micro", "not an EC2 instance type"),
     ("app_min_size", "0", "between 1 and 20"),
-    ("app_desired_capacity", "3", "app_min_size (1) <= app_desired_capacity (3) <= app_max_size (2)"),
+    (
+        "app_desired_capacity",
+        "3",
+        "app_min_size (1) <= app_desired_capacity (3) <= app_max_size (2)",
+    ),
     ("app_max_size", "many", "whole number"),
     ("db_instance_class", "t3.micro", "not an RDS instance class"),
     ("db_allocated_storage_gb", "10", "between 20 and 65536"),
@@ -78,8 +86,11 @@ def test_the_table_is_long_enough_to_mean_something():
     assert len(INVALID_ANSWERS) >= 30
 
 
-@pytest.mark.parametrize(("variable", "value", "reason"), INVALID_ANSWERS,
-                         ids=[f"{v}={val!r}" for v, val, _ in INVALID_ANSWERS])
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    INVALID_ANSWERS,
+    ids=[f"{v}={val!r}" for v, val, _ in INVALID_ANSWERS],
+)
 def test_an_invalid_answer_is_refused_with_a_clear_message(cookies, capfd, variable, value, reason):
     result = cookies.bake(extra_context={variable: value})
     output = capfd.readouterr().err
@@ -92,9 +103,13 @@ def test_an_invalid_answer_is_refused_with_a_clear_message(cookies, capfd, varia
 
 
 def test_all_problems_are_reported_at_once(cookies, capfd):
-    result = cookies.bake(extra_context={
-        "vpc_cidr": "10.0.0.1/16", "app_port": "80", "db_admin_username": "postgres",
-    })
+    result = cookies.bake(
+        extra_context={
+            "vpc_cidr": "10.0.0.1/16",
+            "app_port": "80",
+            "db_admin_username": "postgres",
+        }
+    )
     output = capfd.readouterr().err
     assert result.exit_code != 0
     assert "3 problem(s)" in output
@@ -102,12 +117,15 @@ def test_all_problems_are_reported_at_once(cookies, capfd):
         assert f"{variable} = " in output
 
 
-@pytest.mark.parametrize("payload", [
-    '"""; import pathlib; pathlib.Path(MARKER).touch(); """',
-    "'''; import pathlib; pathlib.Path(MARKER).touch(); '''",
-    '\\"; __import__("pathlib").Path(MARKER).touch() #',
-    '</script>\\\\ & "quotes" and \'apostrophes\'',
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '"""; import pathlib; pathlib.Path(MARKER).touch(); """',
+        "'''; import pathlib; pathlib.Path(MARKER).touch(); '''",
+        '\\"; __import__("pathlib").Path(MARKER).touch() #',
+        "</script>\\\\ & \"quotes\" and 'apostrophes'",
+    ],
+)
 def test_answers_are_data_never_code(cookies, tmp_path, payload):
     marker = tmp_path / "injected"
     value = payload.replace("MARKER", repr(str(marker)))

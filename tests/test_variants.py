@@ -20,7 +20,12 @@ def make(project: Path, *targets: str) -> subprocess.CompletedProcess:
     env.pop("DATABASE_URL", None)
     return subprocess.run(
         ["make", "--no-print-directory", *targets, f"VENV={TEMPLATE_VENV}"],
-        cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 
