@@ -18,11 +18,20 @@ def read_raw(path: Path = DEFAULT_PATH, stack: str | None = None) -> dict[str, A
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InvalidSettings([Problem("stack.toml", str(path), "the file does not exist",
-                                       "run commands from the project root")]) from None
+        raise InvalidSettings(
+            [
+                Problem(
+                    "stack.toml",
+                    str(path),
+                    "the file does not exist",
+                    "run commands from the project root",
+                )
+            ]
+        ) from None
     except tomllib.TOMLDecodeError as error:
-        raise InvalidSettings([Problem("stack.toml", str(path), f"is not valid TOML: {error}",
-                                       'key = "value"')]) from None
+        raise InvalidSettings(
+            [Problem("stack.toml", str(path), f"is not valid TOML: {error}", 'key = "value"')]
+        ) from None
     overrides = document.pop("stacks", {})
     flat: dict[str, Any] = {}
     for table in document.values():
@@ -41,8 +50,14 @@ def unknown_keys(raw: dict[str, Any]) -> list[Problem]:
     for key in raw:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
-            problems.append(Problem(key, raw[key], "is not a setting this tool knows",
-                                    close[0] if close else "see the comments in stack.toml"))
+            problems.append(
+                Problem(
+                    key,
+                    raw[key],
+                    "is not a setting this tool knows",
+                    close[0] if close else "see the comments in stack.toml",
+                )
+            )
     return problems
 
 

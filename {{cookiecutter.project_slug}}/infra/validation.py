@@ -89,10 +89,41 @@ NAME_LIMITS = (
 )
 
 SUPPORTED_POSTGRES_MAJORS = ("14", "15", "16", "17")
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
-                      1827, 2192, 2557, 2922, 3288, 3653)
-RESERVED_DB_USERS = ("postgres", "rdsadmin", "rdsrepladmin", "rds_superuser", "admin", "root",
-                     "user", "public", "pg_signal_backend")
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+RESERVED_DB_USERS = (
+    "postgres",
+    "rdsadmin",
+    "rdsrepladmin",
+    "rds_superuser",
+    "admin",
+    "root",
+    "user",
+    "public",
+    "pg_signal_backend",
+)
 RESERVED_DB_NAMES = ("postgres", "template0", "template1", "rdsadmin")
 # Top-level names in the generated project that the app package must not shadow.
 RESERVED_PACKAGE_NAMES = ("infra", "tests", "devtools", "gunicorn", "flask", "psycopg2")
@@ -102,10 +133,16 @@ STACK = re.compile(r"[a-z][a-z0-9]{0,9}")
 PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
 REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[1-9]")
 GITHUB_REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
-INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.(nano|micro|small|medium|large|[0-9]*xlarge|metal(-[0-9]+xl)?)")
-DB_CLASS = re.compile(r"db\.[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.(micro|small|medium|large|[0-9]*xlarge)")
+INSTANCE_TYPE = re.compile(
+    r"[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.(nano|micro|small|medium|large|[0-9]*xlarge|metal(-[0-9]+xl)?)"
+)
+DB_CLASS = re.compile(
+    r"db\.[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.(micro|small|medium|large|[0-9]*xlarge)"
+)
 DB_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`|~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`|~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
 SUCCESS_CODES = re.compile(r"[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*")
 
 
@@ -132,8 +169,15 @@ class _Checker:
         shown = self.raw.get(variable) if value is None else value
         self.problems.append(Problem(variable, shown, reason, example))
 
-    def text(self, variable: str, pattern: re.Pattern[str] | None, reason: str, example: str,
-             max_length: int = 255, allow_empty: bool = False) -> str:
+    def text(
+        self,
+        variable: str,
+        pattern: re.Pattern[str] | None,
+        reason: str,
+        example: str,
+        max_length: int = 255,
+        allow_empty: bool = False,
+    ) -> str:
         value = self.raw.get(variable, "")
         if not isinstance(value, str):
             self.fail(variable, "must be text", example)
@@ -143,7 +187,11 @@ class _Checker:
         if value != value.strip() or not value:
             self.fail(variable, "must not be empty or start or end with spaces", example)
         elif len(value) > max_length:
-            self.fail(variable, f"is {len(value)} characters long; at most {max_length} are allowed", example)
+            self.fail(
+                variable,
+                f"is {len(value)} characters long; at most {max_length} are allowed",
+                example,
+            )
         elif not value.isprintable():
             self.fail(variable, "must be one line of printable characters", example)
         elif pattern is not None and not pattern.fullmatch(value):
@@ -172,12 +220,18 @@ class _Checker:
             except ValueError:
                 self.fail(variable, f"{value!r} is not an IPv4 CIDR block ({error})", example)
             else:
-                self.fail(variable, f"{value!r} has host bits set; the network is {corrected}",
-                          str(corrected))
+                self.fail(
+                    variable,
+                    f"{value!r} has host bits set; the network is {corrected}",
+                    str(corrected),
+                )
             return None
         if not 16 <= network.prefixlen <= 28:
-            self.fail(variable, f"{value} has a /{network.prefixlen} prefix; AWS accepts /16 to /28",
-                      example)
+            self.fail(
+                variable,
+                f"{value} has a /{network.prefixlen} prefix; AWS accepts /16 to /28",
+                example,
+            )
             return None
         return network
 
@@ -185,8 +239,15 @@ class _Checker:
 def validate(raw: Mapping[str, Any]) -> tuple[StackSettings | None, list[Problem]]:
     """Every problem in `raw`, and the typed settings when there are none."""
     check = _Checker(raw)
-    for rule in (_check_template_texts, _check_names, _check_network, _check_app,
-                 _check_database, _check_health_check, _check_observability):
+    for rule in (
+        _check_template_texts,
+        _check_names,
+        _check_network,
+        _check_app,
+        _check_database,
+        _check_health_check,
+        _check_observability,
+    ):
         rule(check)
     if check.problems:
         return None, check.problems
@@ -195,9 +256,8 @@ def validate(raw: Mapping[str, Any]) -> tuple[StackSettings | None, list[Problem
 
 def parse(raw: Mapping[str, Any]) -> StackSettings:
     settings, problems = validate(raw)
-    if problems:
+    if settings is None:
         raise InvalidSettings(problems)
-    assert settings is not None
     return settings
 
 
@@ -209,33 +269,58 @@ def _check_template_texts(check: _Checker) -> None:
     if "author_name" in check.raw:
         check.text("author_name", None, "", "Ada Lovelace", max_length=100)
     if "github_repository" in check.raw:
-        check.text("github_repository", GITHUB_REPOSITORY, "must be OWNER/NAME as on GitHub",
-                   "octocat/visit-counter", max_length=140)
+        check.text(
+            "github_repository",
+            GITHUB_REPOSITORY,
+            "must be OWNER/NAME as on GitHub",
+            "octocat/visit-counter",
+            max_length=140,
+        )
     if "package_name" in check.raw:
-        name = check.text("package_name", PACKAGE,
-                          "must be a Python package name: lowercase letters, digits, underscores",
-                          "visit_counter", max_length=60)
+        name = check.text(
+            "package_name",
+            PACKAGE,
+            "must be a Python package name: lowercase letters, digits, underscores",
+            "visit_counter",
+            max_length=60,
+        )
         if name and (keyword.iskeyword(name) or name in RESERVED_PACKAGE_NAMES):
-            check.fail("package_name", "clashes with a Python keyword or a name the project uses",
-                       "visit_counter")
+            check.fail(
+                "package_name",
+                "clashes with a Python keyword or a name the project uses",
+                "visit_counter",
+            )
 
 
 def _check_names(check: _Checker) -> None:
-    slug = check.text("project_slug", SLUG,
-                      "must be lowercase letters and digits in words joined by single hyphens, "
-                      "starting with a letter", "visit-counter", max_length=63)
-    stack = check.text("stack_name", STACK,
-                       "must be 1 to 10 lowercase letters or digits, starting with a letter", "dev")
-    if not (slug and stack) or any(p.variable in ("project_slug", "stack_name") for p in check.problems):
+    slug = check.text(
+        "project_slug",
+        SLUG,
+        "must be lowercase letters and digits in words joined by single hyphens, "
+        "starting with a letter",
+        "visit-counter",
+        max_length=63,
+    )
+    stack = check.text(
+        "stack_name",
+        STACK,
+        "must be 1 to 10 lowercase letters or digits, starting with a letter",
+        "dev",
+    )
+    if not (slug and stack) or any(
+        p.variable in ("project_slug", "stack_name") for p in check.problems
+    ):
         return
     for kind, role, limit in NAME_LIMITS:
         name = resource_name(slug, stack, role)
         if len(name) > limit:
             room = limit - len(name) + len(slug)
-            check.fail("project_slug",
-                       f"the {kind} name {name!r} would be {len(name)} characters; AWS allows {limit}, "
-                       f"so with stack {stack!r} project_slug may have at most {room}",
-                       "visit-counter")
+            check.fail(
+                "project_slug",
+                f"the {kind} name {name!r} would be {len(name)} characters; AWS allows {limit}, "
+                f"so with stack {stack!r} project_slug may have at most {room}",
+                "visit-counter",
+            )
             return
 
 
@@ -244,8 +329,11 @@ def _check_network(check: _Checker) -> None:
     zones = as_list(check.raw.get("availability_zones", ""))
     for zone in zones:
         if region and not re.fullmatch(re.escape(region) + r"[a-z]", zone):
-            check.fail("availability_zones", f"{zone!r} is not an availability zone of {region}",
-                       f"{region}a,{region}b")
+            check.fail(
+                "availability_zones",
+                f"{zone!r} is not an availability zone of {region}",
+                f"{region}a,{region}b",
+            )
             break
     if len(set(zones)) != len(zones):
         check.fail("availability_zones", "lists the same zone twice", "ap-south-1a,ap-south-1b")
@@ -258,13 +346,19 @@ def _check_network(check: _Checker) -> None:
 
     subnets: list[tuple[str, ipaddress.IPv4Network]] = []
     counts = {}
-    for variable, example in (("public_subnet_cidrs", "10.0.1.0/24,10.0.4.0/24"),
-                              ("private_subnet_cidrs", "10.0.2.0/24,10.0.3.0/24")):
+    for variable, example in (
+        ("public_subnet_cidrs", "10.0.1.0/24,10.0.4.0/24"),
+        ("private_subnet_cidrs", "10.0.2.0/24,10.0.3.0/24"),
+    ):
         cidrs = as_list(check.raw.get(variable, ""))
         counts[variable] = len(cidrs)
         if len(cidrs) < 2:
-            check.fail(variable, "needs at least two subnets, one per availability zone "
-                       "(a load balancer and a DB subnet group each need two zones)", example)
+            check.fail(
+                variable,
+                "needs at least two subnets, one per availability zone "
+                "(a load balancer and a DB subnet group each need two zones)",
+                example,
+            )
         for cidr in cidrs:
             network = check.network(variable, cidr, example)
             if network is None:
@@ -279,13 +373,19 @@ def _check_network(check: _Checker) -> None:
 
     public, private = counts["public_subnet_cidrs"], counts["private_subnet_cidrs"]
     if public != private:
-        check.fail("private_subnet_cidrs",
-                   f"has {private} subnets but public_subnet_cidrs has {public}; "
-                   "each availability zone gets one of each", "10.0.2.0/24,10.0.3.0/24")
+        check.fail(
+            "private_subnet_cidrs",
+            f"has {private} subnets but public_subnet_cidrs has {public}; "
+            "each availability zone gets one of each",
+            "10.0.2.0/24,10.0.3.0/24",
+        )
     if zones and max(public, private) > len(zones):
-        check.fail("availability_zones",
-                   f"lists {len(zones)} zones but there are {max(public, private)} subnets per tier; "
-                   "each subnet needs a zone of its own", "ap-south-1a,ap-south-1b")
+        check.fail(
+            "availability_zones",
+            f"lists {len(zones)} zones but there are {max(public, private)} subnets per tier; "
+            "each subnet needs a zone of its own",
+            "ap-south-1a,ap-south-1b",
+        )
 
 
 def _check_app(check: _Checker) -> None:
@@ -297,9 +397,12 @@ def _check_app(check: _Checker) -> None:
     desired = check.integer("app_desired_capacity", 1, 20, "1")
     high = check.integer("app_max_size", 1, 20, "2")
     if None not in (low, desired, high) and not low <= desired <= high:  # type: ignore[operator]
-        check.fail("app_desired_capacity",
-                   f"must satisfy app_min_size ({low}) <= app_desired_capacity ({desired}) "
-                   f"<= app_max_size ({high})", "1 with min 1 and max 2")
+        check.fail(
+            "app_desired_capacity",
+            f"must satisfy app_min_size ({low}) <= app_desired_capacity ({desired}) "
+            f"<= app_max_size ({high})",
+            "1 with min 1 and max 2",
+        )
 
 
 def _check_database(check: _Checker) -> None:
@@ -307,50 +410,84 @@ def _check_database(check: _Checker) -> None:
     check.integer("db_allocated_storage_gb", 20, 65536, "20")
     version = str(check.raw.get("db_engine_version", "")).strip()
     if version not in SUPPORTED_POSTGRES_MAJORS:
-        check.fail("db_engine_version",
-                   f"must be a PostgreSQL major version RDS offers: {', '.join(SUPPORTED_POSTGRES_MAJORS)}",
-                   "16")
-    name = check.text("db_name", DB_IDENTIFIER,
-                      "must start with a letter and hold only letters, digits and underscores",
-                      "visits", max_length=63)
+        offered = ", ".join(SUPPORTED_POSTGRES_MAJORS)
+        check.fail(
+            "db_engine_version", f"must be a PostgreSQL major version RDS offers: {offered}", "16"
+        )
+    name = check.text(
+        "db_name",
+        DB_IDENTIFIER,
+        "must start with a letter and hold only letters, digits and underscores",
+        "visits",
+        max_length=63,
+    )
     if name.lower() in RESERVED_DB_NAMES:
         check.fail("db_name", "is reserved by PostgreSQL or RDS", "visits")
-    user = check.text("db_admin_username", DB_IDENTIFIER,
-                      "must start with a letter and hold only letters, digits and underscores",
-                      "visits_admin", max_length=16)
+    user = check.text(
+        "db_admin_username",
+        DB_IDENTIFIER,
+        "must start with a letter and hold only letters, digits and underscores",
+        "visits_admin",
+        max_length=16,
+    )
     if user.lower() in RESERVED_DB_USERS:
-        check.fail("db_admin_username", "is reserved by PostgreSQL or RDS; a non-default name "
-                   "is also harder to guess", "visits_admin")
+        check.fail(
+            "db_admin_username",
+            "is reserved by PostgreSQL or RDS; a non-default name is also harder to guess",
+            "visits_admin",
+        )
     check.integer("db_backup_retention_days", 1, 35, "7")
 
 
 def _check_health_check(check: _Checker) -> None:
     path = check.text("health_check_path", None, "", "/health", max_length=1024)
     if path and (not path.startswith("/") or re.search(r"[\s?#]", path)):
-        check.fail("health_check_path", "must be a URL path starting with / without spaces, ? or #",
-                   "/health")
+        check.fail(
+            "health_check_path",
+            "must be a URL path starting with / without spaces, ? or #",
+            "/health",
+        )
     interval = check.integer("health_check_interval_seconds", 5, 300, "30")
     timeout = check.integer("health_check_timeout_seconds", 2, 120, "5")
     if interval is not None and timeout is not None and timeout >= interval:
-        check.fail("health_check_timeout_seconds",
-                   f"must be shorter than health_check_interval_seconds ({interval})", "5")
+        check.fail(
+            "health_check_timeout_seconds",
+            f"must be shorter than health_check_interval_seconds ({interval})",
+            "5",
+        )
     check.integer("health_check_healthy_threshold", 2, 10, "2")
     check.integer("health_check_unhealthy_threshold", 2, 10, "2")
-    codes = check.text("health_check_success_codes", SUCCESS_CODES,
-                       "must be HTTP codes like 200, 200,204 or 200-299", "200", max_length=100)
+    codes = check.text(
+        "health_check_success_codes",
+        SUCCESS_CODES,
+        "must be HTTP codes like 200, 200,204 or 200-299",
+        "200",
+        max_length=100,
+    )
     numbers = [int(code) for code in re.findall(r"[0-9]{3}", codes)] if codes else []
     if any(not 200 <= code <= 499 for code in numbers):
-        check.fail("health_check_success_codes", "a load balancer accepts codes from 200 to 499", "200")
+        check.fail(
+            "health_check_success_codes", "a load balancer accepts codes from 200 to 499", "200"
+        )
 
 
 def _check_observability(check: _Checker) -> None:
     days = check.integer("log_retention_days", 1, 3653, "30")
     if days is not None and days not in LOG_RETENTION_DAYS:
-        check.fail("log_retention_days",
-                   "must be a retention CloudWatch Logs offers: "
-                   + ", ".join(str(day) for day in LOG_RETENTION_DAYS), "30")
-    check.text("alarm_email", EMAIL, "is not an e-mail address", "you@example.com",
-               max_length=254, allow_empty=True)
+        check.fail(
+            "log_retention_days",
+            "must be a retention CloudWatch Logs offers: "
+            + ", ".join(str(day) for day in LOG_RETENTION_DAYS),
+            "30",
+        )
+    check.text(
+        "alarm_email",
+        EMAIL,
+        "is not an e-mail address",
+        "you@example.com",
+        max_length=254,
+        allow_empty=True,
+    )
     for variable, low, high in ALARM_THRESHOLDS:
         if variable in check.raw:
             check.integer(variable, low, high, str(_default(variable)))

@@ -1,0 +1,215 @@
+"""Deploy the stack to an emulated AWS on this machine: moto_server on 127.0.0.1.
+
+    python -m devtools.local_aws up        start the emulator (if not running), print its env
+    python -m devtools.local_aws deploy    up, then `python -m infra apply` and `outputs` on it
+    python -m devtools.local_aws destroy   `python -m infra destroy` on it, then stop it
+    python -m devtools.local_aws down      stop the emulator (its state is lost)
+
+No AWS account, no cost: the credentials are dummies and every call goes to the emulator
+through AWS_ENDPOINT_URL. The server's pid and port live in .local-aws/ in the project.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = PROJECT_ROOT / ".local-aws"
+STATE_FILE = STATE_DIR / "server.json"
+LOG_FILE = STATE_DIR / "server.log"
+HOST = "127.0.0.1"
+START_TIMEOUT_SECONDS = 30
+
+GREEN, RED, RESET = "\x1b[32m", "\x1b[31m", "\x1b[0m"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def endpoint(port: int) -> str:
+    return f"http://{HOST}:{port}"
+
+
+def answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint(port)}/moto-api/", timeout=2):  # noqa: S310 - loopback
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def read_state() -> dict | None:
+    try:
+        state = json.loads(STATE_FILE.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    return state if answers(state["port"]) else None
+
+
+def environment(port: int) -> dict[str, str]:
+    """The caller's environment pointed at the emulator, with dummy credentials only."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+    }
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint(port),
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    return env
+
+
+def start() -> dict:
+    """The running emulator, started in the background if needed."""
+    state = read_state()
+    if state is not None:
+        return state
+    STATE_DIR.mkdir(exist_ok=True)
+    port = free_port()
+    with LOG_FILE.open("ab") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=STATE_DIR,
+        )
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not answers(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit(f"{RED}moto_server did not start; see {LOG_FILE}{RESET}")
+        time.sleep(0.2)
+    state = {"pid": process.pid, "port": port}
+    STATE_FILE.write_text(json.dumps(state), encoding="utf-8")
+    seed_emulator(port)
+    return state
+
+
+def seed_emulator(port: int) -> None:
+    """Emulator scaffolding: make sure the public AMI parameters the deploy reads exist.
+
+    moto ships them; if a moto version does not, put one in, pointing at an Amazon Linux
+    image moto knows. Real AWS always has them, and the deploy tool never creates them.
+    """
+    import boto3  # noqa: PLC0415 - only needed once the server runs
+
+    env = environment(port)
+    region = stack_region()
+    session = boto3.session.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=region,
+    )
+    ssm = session.client("ssm", endpoint_url=env["AWS_ENDPOINT_URL"])
+    ec2 = session.client("ec2", endpoint_url=env["AWS_ENDPOINT_URL"])
+    for arch in ("x86_64", "arm64"):
+        name = f"/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
+        try:
+            ssm.get_parameter(Name=name)
+        except ssm.exceptions.ParameterNotFound:
+            images = ec2.describe_images(
+                Owners=["amazon"], Filters=[{"Name": "architecture", "Values": [arch]}]
+            )["Images"]
+            if images:
+                ssm.put_parameter(Name=name, Value=images[0]["ImageId"], Type="String")
+
+
+def stack_region() -> str:
+    sys.path.insert(0, str(PROJECT_ROOT))
+    from infra.stack_file import load  # noqa: PLC0415
+
+    return load().aws_region
+
+
+def stop() -> bool:
+    try:
+        state = json.loads(STATE_FILE.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return False
+    try:
+        os.kill(state["pid"], signal.SIGTERM)
+        for _ in range(50):
+            os.kill(state["pid"], 0)
+            time.sleep(0.1)
+    except ProcessLookupError:
+        pass
+    STATE_FILE.unlink(missing_ok=True)
+    return True
+
+
+def infra(port: int, *args: str) -> int:
+    command = [sys.executable, "-m", "infra", *args]
+    print(f"$ python {' '.join(command[1:])}   (AWS_ENDPOINT_URL={endpoint(port)})", flush=True)
+    return subprocess.call(command, env=environment(port), cwd=PROJECT_ROOT)  # noqa: S603
+
+
+def print_environment(port: int) -> None:
+    print(f"{GREEN}Local AWS (moto_server) runs at {endpoint(port)}.{RESET} To use it by hand:")
+    for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        print(f"  export {key}={environment(port)[key]}")
+
+
+def cmd_up() -> int:
+    print_environment(start()["port"])
+    return 0
+
+
+def cmd_deploy() -> int:
+    port = start()["port"]
+    print_environment(port)
+    code = infra(port, "apply", "--auto-approve")
+    return code or infra(port, "outputs")
+
+
+def cmd_destroy() -> int:
+    state = read_state()
+    if state is None:
+        stop()
+        print("Nothing to destroy: the local AWS is not running.")
+        return 0
+    code = infra(state["port"], "destroy", "--auto-approve")
+    if code == 0:
+        stop()
+        print("Local AWS stopped.")
+    return code
+
+
+def cmd_down() -> int:
+    print("Local AWS stopped." if stop() else "Local AWS was not running.")
+    return 0
+
+
+COMMANDS = {"up": cmd_up, "deploy": cmd_deploy, "destroy": cmd_destroy, "down": cmd_down}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] not in COMMANDS:
+        print("usage: python -m devtools.local_aws " + "|".join(COMMANDS), file=sys.stderr)
+        return 2
+    return COMMANDS[args[0]]()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

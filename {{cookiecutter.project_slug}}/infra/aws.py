@@ -1,0 +1,255 @@
+"""AWS access: one boto3 session per run, retrying clients, and errors people can act on."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+
+import boto3
+import botocore.awsrequest
+import botocore.config
+import botocore.exceptions
+
+# Every client retries throttling and transient errors with botocore's adaptive mode, which
+# also slows the whole run down when AWS keeps throttling.
+RETRY_CONFIG = botocore.config.Config(
+    retries={"mode": "adaptive", "max_attempts": 10},
+    user_agent_extra="three-tier-flask",
+)
+
+READ_ONLY_PREFIXES = ("Describe", "Get", "List")
+
+# Called as observer(service, operation, params) before every API call. Tests use it to
+# count mutations and inject failures; an observer that returns a response dict answers
+# the call in place of AWS (botocore's before-call short-circuit).
+call_observers: list[Callable[[str, str, dict], dict | None]] = []
+
+
+class DeployError(Exception):
+    """An expected failure: printed as one line with the fix, no traceback."""
+
+
+def is_mutating(operation: str) -> bool:
+    return not operation.startswith(READ_ONLY_PREFIXES)
+
+
+_CLIENTS: dict[tuple, object] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _environment_key() -> tuple:
+    """Clients depend on the AWS_* variables (credentials, endpoint, profile)."""
+    return tuple(
+        sorted((key, value) for key, value in os.environ.items() if key.startswith("AWS_"))
+    )
+
+
+class Aws:
+    """Clients for one region, shared by the threads of a run.
+
+    Clients are kept for the life of the process (creating one takes tens of ms), keyed by
+    region and the AWS_* environment, so a changed credential or endpoint gets new ones.
+    """
+
+    def __init__(self, region: str):
+        self.region = region
+        self.session = boto3.session.Session(region_name=region)
+        self._account_id: str | None = None
+
+    def client(self, service: str):
+        key = (self.region, service, _environment_key())
+        with _CLIENTS_LOCK:
+            if key not in _CLIENTS:
+                client = self.session.client(service, config=RETRY_CONFIG)
+                client.meta.events.register("before-parameter-build", _keep_parameters)
+                client.meta.events.register("before-call", _notify_observers)
+                _CLIENTS[key] = client
+            return _CLIENTS[key]
+
+    @property
+    def ec2(self):
+        return self.client("ec2")
+
+    @property
+    def elbv2(self):
+        return self.client("elbv2")
+
+    @property
+    def rds(self):
+        return self.client("rds")
+
+    @property
+    def iam(self):
+        return self.client("iam")
+
+    @property
+    def ssm(self):
+        return self.client("ssm")
+
+    @property
+    def autoscaling(self):
+        return self.client("autoscaling")
+
+    @property
+    def account_id(self) -> str:
+        if self._account_id is None:
+            self._account_id = self.client("sts").get_caller_identity()["Account"]
+        return self._account_id
+
+    @property
+    def partition(self) -> str:
+        return self.session.get_partition_for_region(self.region)
+
+    def arn(self, service: str, resource: str, region: bool = True) -> str:
+        where = self.region if region else ""
+        return f"arn:{self.partition}:{service}:{where}:{self.account_id}:{resource}"
+
+
+def _keep_parameters(params, context, **_kwargs) -> None:
+    context["infra_parameters"] = dict(params)
+
+
+def _notify_observers(model, context, **_kwargs):
+    params = context.get("infra_parameters", {})
+    for observer in list(call_observers):
+        response = observer(model.service_model.service_name, model.name, params)
+        if response is not None:
+            return botocore.awsrequest.AWSResponse("", 200, {}, None), response
+    return None
+
+
+def error_code(error: Exception) -> str:
+    if isinstance(error, botocore.exceptions.ClientError):
+        return error.response.get("Error", {}).get("Code", "")
+    return ""
+
+
+def error_message(error: Exception) -> str:
+    if isinstance(error, botocore.exceptions.ClientError):
+        return error.response.get("Error", {}).get("Message", "") or str(error)
+    return str(error)
+
+
+def is_not_found(error: Exception) -> bool:
+    code = error_code(error)
+    return "NotFound" in code or code in (
+        "NoSuchEntity",
+        "RepositoryNotFoundException",
+        "ResourceNotFoundException",
+        "ParameterNotFound",
+    )
+
+
+CREDENTIAL_CODES = (
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "AuthFailure",
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+    "IncompleteSignature",
+)
+EXPIRED_CODES = ("ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired")
+DENIED_CODES = (
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedAccess",
+    "AuthorizationError",
+)
+QUOTA_PATTERN = re.compile(r"LimitExceeded|QuotaExceeded|TooMany|InsufficientInstanceCapacity")
+
+
+def translate(error: BaseException) -> DeployError | None:
+    """The one-line message for an error people can fix themselves, or None."""
+    if isinstance(error, DeployError):
+        return error
+    if isinstance(
+        error, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)
+    ):
+        return DeployError(
+            "No AWS credentials found: set AWS_PROFILE (after `aws configure` or "
+            "`aws sso login`) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."
+        )
+    if isinstance(error, botocore.exceptions.TokenRetrievalError):
+        return DeployError(f"Cannot get AWS credentials ({error}): run `aws sso login` again.")
+    if isinstance(error, botocore.exceptions.EndpointConnectionError):
+        return DeployError(
+            f"Cannot reach {error.kwargs.get('endpoint_url', 'AWS')}: check the "
+            "network, aws_region in stack.toml and AWS_ENDPOINT_URL."
+        )
+    if not isinstance(error, botocore.exceptions.ClientError):
+        return None
+    code, message = error_code(error), error_message(error)
+    operation = getattr(error, "operation_name", "the call")
+    if code in CREDENTIAL_CODES:
+        return DeployError(
+            f"AWS rejected the credentials ({code}): check AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY."
+        )
+    if code in EXPIRED_CODES:
+        return DeployError(
+            "The AWS credentials have expired: log in again "
+            "(`aws sso login`) or refresh the session token."
+        )
+    if code in DENIED_CODES:
+        return DeployError(
+            f"Not allowed to call {operation} ({message}): give the deploying "
+            "identity that permission."
+        )
+    if code == "OptInRequired":
+        return DeployError(
+            f"The region is not enabled for this account ({message}): enable it "
+            "in the AWS console (Account > AWS Regions) or pick another aws_region."
+        )
+    if QUOTA_PATTERN.search(code):
+        return DeployError(
+            f"AWS quota reached in {operation} ({code}: {message}): delete unused "
+            "resources or request an increase in the Service Quotas console."
+        )
+    return None
+
+
+def retry(
+    call: Callable[[], object],
+    should_retry: Callable[[Exception], bool],
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int = 8,
+    first_delay: float = 2.0,
+):
+    """`call()` again with exponential backoff while `should_retry(error)` says so."""
+    delay = first_delay
+    for attempt in range(attempts):
+        try:
+            return call()
+        except botocore.exceptions.ClientError as error:
+            if attempt == attempts - 1 or not should_retry(error):
+                raise
+            sleep(delay)
+            delay = min(delay * 2, 30.0)
+    raise AssertionError("unreachable")
+
+
+IAM_PROPAGATION = re.compile(
+    r"(?i)iam ?instance ?profile|instance profile|not authorized to perform: iam:PassRole"
+)
+
+
+def is_iam_propagation_delay(error: Exception) -> bool:
+    """AWS rejects a new instance profile or role for a few seconds after IAM creates it."""
+    return error_code(error) in ("ValidationError", "InvalidParameterValue") and bool(
+        IAM_PROPAGATION.search(error_message(error))
+    )
+
+
+def is_dependency_violation(error: Exception) -> bool:
+    """Deleting a VPC part while an ENI of a deleted load balancer still lingers in it."""
+    return error_code(error) in (
+        "DependencyViolation",
+        "ResourceInUse",
+        "InvalidDBSubnetGroupStateFault",
+        "InvalidDBParameterGroupState",
+        "ResourceInUseException",
+    )

@@ -1,0 +1,265 @@
+"""`python -m infra validate|plan|apply|destroy|outputs`: arguments, exit codes, messages.
+
+Exit codes: 0 success (plan: no changes), 2 plan has changes, 1 error. Expected errors are
+one line with the fix; anything else also says how to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from infra import checks, engine, outputs, plan_output, stack
+from infra.aws import Aws, translate
+from infra.engine import Context, Printer
+from infra.lock import StackLock
+from infra.stack_file import DEFAULT_PATH, load
+from infra.validation import InvalidSettings, StackSettings
+
+RED, GREEN, BOLD, RESET = "\x1b[31m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--stack",
+        default=argparse.SUPPRESS,
+        help="deploy another copy: overrides stack_name, applies [stacks.NAME]",
+    )
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="the settings file (default: stack.toml of this project)",
+    )
+    main = argparse.ArgumentParser(
+        prog="python -m infra",
+        parents=[common],
+        description="Deploy the stack described in stack.toml to AWS.",
+    )
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("validate", parents=[common], help="check stack.toml and the AWS account")
+    plan = commands.add_parser("plan", parents=[common], help="show what apply would change")
+    apply = commands.add_parser("apply", parents=[common], help="create or update the stack")
+    destroy = commands.add_parser("destroy", parents=[common], help="delete the whole stack")
+    out = commands.add_parser("outputs", parents=[common], help="show the app URL, endpoints, ids")
+    for command in (plan, apply):
+        command.add_argument(
+            "--image-tag",
+            help="image tag to run (default: $IMAGE_TAG, else the tag running now, else latest)",
+        )
+    for command in (apply, destroy):
+        command.add_argument("--auto-approve", action="store_true", help="do not ask to confirm")
+        command.add_argument(
+            "--break-lock",
+            action="store_true",
+            help="remove the lock a dead run left behind, then go on",
+        )
+    destroy.add_argument(
+        "--skip-final-snapshot",
+        action="store_true",
+        help="delete the database without a final snapshot",
+    )
+    out.add_argument("--json", action="store_true", help="print a JSON object")
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    out = Printer()
+    try:
+        settings = load(getattr(args, "config", DEFAULT_PATH), getattr(args, "stack", None))
+    except InvalidSettings as problems:
+        _error(f"stack.toml has {len(problems.problems)} problem(s):")
+        for problem in problems.problems:
+            _error(f"  {problem}")
+        return 1
+    try:
+        return COMMANDS[args.command](args, settings, out)
+    except KeyboardInterrupt:
+        _error("Interrupted. Run the same command again to finish; nothing is duplicated.")
+        return 1
+    except Exception as error:  # noqa: BLE001 - the last line of defence decides the exit code
+        cause = _root_cause(error)
+        message = translate(cause)
+        if message is not None:
+            _error(f"Error: {message}")
+            return 1
+        traceback.print_exception(cause, file=sys.stderr)
+        _error(f"Error: {type(cause).__name__}: {cause}")
+        _error("The stack may be half changed: run the same command again to resume.")
+        return 1
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    while isinstance(error, engine.DependencyFailed) and error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+def _error(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def context(args, settings: StackSettings, out: Printer, aws: Aws | None = None) -> Context:
+    """A fresh state to read into; `aws` reuses the clients of an earlier context."""
+    return Context(
+        settings, aws or Aws(settings.aws_region), out, image_tag=getattr(args, "image_tag", None)
+    )
+
+
+def confirm(out: Printer, question: str) -> bool:
+    out(f"\n{BOLD}{question}{RESET}\n  Only 'yes' will be accepted to approve.\n")
+    try:
+        return input("  Enter a value: ").strip() == "yes"
+    except EOFError:
+        return False
+
+
+def read_all(ctx: Context) -> list[engine.Resource]:
+    """Reads every resource into ctx.state, read-only."""
+    resources = stack.resources(ctx)
+    for resource in resources:
+        ctx.state[resource.address] = resource.read(ctx)
+    return resources
+
+
+def cmd_validate(args, settings: StackSettings, out: Printer) -> int:
+    out(
+        f"stack.toml: ok (stack {settings.stack_name} of {settings.project_slug} "
+        f"in {settings.aws_region})"
+    )
+    out("AWS checks:")
+    failures = checks.validate(context(args, settings, out), out)
+    if failures:
+        _error(f"Error: {failures} check(s) failed; fix them and run validate again.")
+        return 1
+    out(f"{GREEN}Success!{RESET} The configuration is valid.")
+    return 0
+
+
+def cmd_plan(args, settings: StackSettings, out: Printer) -> int:
+    ctx = context(args, settings, out)
+    checks.preflight(ctx)
+    actions = engine.plan(ctx, stack.resources(ctx))
+    for line in plan_output.render(actions, ctx.state):
+        out(line)
+    if any(action.error for action in actions):
+        return 1
+    return 2 if engine.has_changes(actions) else 0
+
+
+def cmd_apply(args, settings: StackSettings, out: Printer) -> int:
+    ctx = context(args, settings, out)
+    checks.preflight(ctx)
+    lock = StackLock(ctx.aws, settings, "apply")
+    if args.break_lock:
+        _break(lock, out)
+    if not engine.has_changes(engine.plan(ctx, stack.resources(ctx))):
+        out("No changes. Your infrastructure matches the configuration.")
+        _print_outputs(ctx, out)
+        return 0
+    with lock:
+        ctx = context(args, settings, out, ctx.aws)  # plan again: no one else can change it now
+        actions = engine.plan(ctx, stack.resources(ctx))
+        for line in plan_output.render(actions, ctx.state):
+            out(line)
+        if any(action.error for action in actions):
+            return 1
+        if not engine.has_changes(actions):
+            return 0
+        if not args.auto_approve and not confirm(out, "Do you want to perform these actions?"):
+            _error("Apply cancelled.")
+            return 1
+        out("")
+        added, changed, destroyed = engine.apply(ctx, actions)
+    out(
+        f"\n{GREEN}Apply complete! Resources: {added} added, {changed} changed, "
+        f"{destroyed} destroyed.{RESET}\n"
+    )
+    _print_outputs(ctx, out)
+    return 0
+
+
+def cmd_destroy(args, settings: StackSettings, out: Printer) -> int:
+    ctx = context(args, settings, out)
+    checks.check_region(ctx.aws)
+    checks.check_credentials(ctx.aws)
+    lock = StackLock(ctx.aws, settings, "destroy")
+    if args.break_lock:
+        _break(lock, out)
+    resources = read_all(ctx)
+    if not any(ctx.state.values()):
+        out("Nothing to destroy: no resource of this stack exists.")
+        return 0
+    with lock:
+        ctx = context(args, settings, out, ctx.aws)
+        ctx.skip_final_snapshot = args.skip_final_snapshot
+        resources = read_all(ctx)
+        existing = [
+            (r.address, r.resource_id(ctx.state[r.address]))
+            for r in reversed(resources)
+            if ctx.state.get(r.address) is not None
+        ]
+        for line in plan_output.render_destroy(existing):
+            out(line)
+        if not args.skip_final_snapshot:
+            out(
+                "The database gets a final snapshot, kept after destroy "
+                "(--skip-final-snapshot to skip it)."
+            )
+        if not args.auto_approve and not confirm(
+            out, f"Do you really want to destroy all resources of stack {settings.stack_name}?"
+        ):
+            _error("Destroy cancelled.")
+            return 1
+        out("")
+        destroyed = engine.destroy(ctx, resources)
+    out(f"\n{GREEN}Destroy complete! Resources: {destroyed} destroyed.{RESET}")
+    return 0
+
+
+def cmd_outputs(args, settings: StackSettings, out: Printer) -> int:
+    ctx = context(args, settings, out)
+    read_all(ctx)
+    values = outputs.collect(ctx)
+    if not values:
+        _error(f"Error: stack {settings.stack_name} is not deployed: run `python -m infra apply`.")
+        return 1
+    if args.json:
+        out(json.dumps(values, indent=2))
+    else:
+        for line in outputs.render(values):
+            out(line)
+    return 0
+
+
+def _break(lock: StackLock, out: Printer) -> None:
+    info = lock.break_lock()
+    if info is None:
+        out("No lock to break.")
+    else:
+        out(
+            f"Removed the lock held by {info.get('holder')} ({info.get('command')}) "
+            f"since {info.get('since')}."
+        )
+
+
+def _print_outputs(ctx: Context, out: Printer) -> None:
+    values = outputs.collect(ctx)
+    if values:
+        out("Outputs:\n")
+        for line in outputs.render(values):
+            out(line)
+
+
+COMMANDS = {
+    "validate": cmd_validate,
+    "plan": cmd_plan,
+    "apply": cmd_apply,
+    "destroy": cmd_destroy,
+    "outputs": cmd_outputs,
+}

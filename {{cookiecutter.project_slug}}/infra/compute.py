@@ -1,0 +1,495 @@
+"""The app tier: a launch template running the image with Docker, and the Auto Scaling group.
+
+A new image tag or instance type makes a new launch template version; the group then
+replaces its instances with an instance refresh that never drops below the healthy count.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shlex
+import string
+from pathlib import Path
+
+import botocore.exceptions
+
+from infra import tags
+from infra.aws import DeployError, error_code, is_iam_propagation_delay, retry
+from infra.engine import UNKNOWN, Context, Resource
+from infra.iam import APP_POLICY, PROFILE
+from infra.load_balancer import TARGET_GROUP
+from infra.logs import LOG_GROUP, log_group_name
+from infra.network import PUBLIC_RT, only_one, subnet_address
+from infra.registry import REPOSITORY
+from infra.security_groups import group_address, rules_address
+
+LAUNCH_TEMPLATE = "aws_launch_template.app"
+AUTOSCALING_GROUP = "aws_autoscaling_group.app"
+USER_DATA = Path(__file__).with_name("user_data.sh")
+AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
+IMAGE_TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# Long enough for a first boot that waits for a database still being created (5 to 15
+# minutes); before that, failing health checks do not make the group replace the instance.
+HEALTH_CHECK_GRACE_SECONDS = 900
+INSTANCE_WARMUP_SECONDS = 120
+# Room for Docker images and container logs; within the free tier for one instance.
+ROOT_VOLUME_GB = 16
+DEFAULT_VERSION = "$Default"
+
+
+class UserDataTemplate(string.Template):
+    delimiter = "@"
+
+
+def image_tag(ctx: Context) -> str:
+    """--image-tag, else IMAGE_TAG, else the tag running now, else `latest`."""
+    tag = (
+        ctx.image_tag_override
+        or os.environ.get("IMAGE_TAG")
+        or (ctx.state.get(LAUNCH_TEMPLATE) or {}).get("image_tag")
+        or "latest"
+    )
+    if not IMAGE_TAG_PATTERN.fullmatch(tag):
+        raise DeployError(
+            f"Image tag {tag!r} is not a valid Docker tag: use letters, digits, "
+            "'_', '.' and '-' (at most 128), for example v1.2.0."
+        )
+    return tag
+
+
+def render_user_data(values: dict[str, str]) -> str:
+    template = UserDataTemplate(USER_DATA.read_text(encoding="utf-8"))
+    return template.substitute({key: shlex.quote(str(value)) for key, value in values.items()})
+
+
+def deployed_image_tag(user_data: str) -> str | None:
+    match = re.search(r"^IMAGE_TAG=(.+)$", user_data, re.MULTILINE)
+    return shlex.split(match.group(1))[0] if match else None
+
+
+def architecture(ctx: Context) -> str:
+    def read() -> str:
+        try:
+            found = ctx.aws.ec2.describe_instance_types(
+                InstanceTypes=[ctx.settings.app_instance_type]
+            )["InstanceTypes"]
+        except Exception as error:  # noqa: BLE001 - reported as one line below
+            if error_code(error) != "InvalidInstanceType":
+                raise
+            found = []
+        if not found:
+            raise DeployError(
+                f"Instance type {ctx.settings.app_instance_type} does not exist in "
+                f"{ctx.aws.region}: pick another app_instance_type in stack.toml."
+            )
+        architectures = found[0]["ProcessorInfo"]["SupportedArchitectures"]
+        return "arm64" if "arm64" in architectures else "x86_64"
+
+    return ctx.cached("architecture", read)
+
+
+def latest_ami(ctx: Context) -> dict:
+    """The newest Amazon Linux 2023 image, from the public parameter AWS keeps up to date."""
+
+    def read() -> dict:
+        name = AMI_PARAMETER.format(arch=architecture(ctx))
+        try:
+            image_id = ctx.aws.ssm.get_parameter(Name=name)["Parameter"]["Value"]
+        except ctx.aws.ssm.exceptions.ParameterNotFound:
+            raise DeployError(
+                f"The public parameter {name} does not exist in {ctx.aws.region}: "
+                "is the region enabled and correct?"
+            ) from None
+        images = ctx.aws.ec2.describe_images(ImageIds=[image_id])["Images"]
+        root = images[0].get("RootDeviceName", "/dev/xvda") if images else "/dev/xvda"
+        return {"id": image_id, "root_device": root}
+
+    return ctx.cached("latest_ami", read)
+
+
+def instance_tags(ctx: Context) -> dict:
+    return tags.stack_tags(ctx.settings, ctx.settings.name("app"))
+
+
+def start_instance_refresh(ctx: Context, name: str) -> None:
+    """Replace the instances one by one, launching each new one before dropping an old one."""
+    autoscaling = ctx.aws.autoscaling
+
+    def start() -> str:
+        return autoscaling.start_instance_refresh(
+            AutoScalingGroupName=name,
+            Strategy="Rolling",
+            Preferences={
+                "MinHealthyPercentage": 100,
+                "MaxHealthyPercentage": 200,
+                "InstanceWarmup": INSTANCE_WARMUP_SECONDS,
+            },
+        )["InstanceRefreshId"]
+
+    try:
+        refresh_id = start()
+    except Exception as error:  # noqa: BLE001 - decided by the checks below
+        if isinstance(error, autoscaling.exceptions.InstanceRefreshInProgressFault):
+            autoscaling.cancel_instance_refresh(AutoScalingGroupName=name)
+            refresh_id = retry(
+                start,
+                lambda e: error_code(e) == "InstanceRefreshInProgress",
+                ctx.sleep,
+                attempts=10,
+                first_delay=5.0,
+            )
+        elif emulator_lacks_it(error):
+            ctx.out(
+                f"{AUTOSCALING_GROUP}: the emulator at AWS_ENDPOINT_URL has no instance "
+                "refresh; new instances get the new version (real AWS replaces them all)."
+            )
+            return
+        else:
+            raise
+    ctx.out(
+        f"{AUTOSCALING_GROUP}: instance refresh {refresh_id} started; follow it with "
+        f"`aws autoscaling describe-instance-refreshes --auto-scaling-group-name {name}`"
+    )
+
+
+def emulator_lacks_it(error: Exception) -> bool:
+    """moto answers StartInstanceRefresh with NotImplementedError (in process) or a 500."""
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        return False
+    return isinstance(error, (NotImplementedError, botocore.exceptions.ResponseParserError)) or (
+        isinstance(error, botocore.exceptions.ClientError)
+        and error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    )
+
+
+class LaunchTemplate(Resource):
+    address = LAUNCH_TEMPLATE
+    update_note = (
+        "a new default version; the Auto Scaling group then replaces its instances "
+        "(instance refresh, never below 100 % healthy)"
+    )
+    depends_on = (group_address("app"), PROFILE, REPOSITORY, LOG_GROUP)
+
+    def read(self, ctx):
+        name = ctx.settings.name("lt")
+        found = ctx.aws.ec2.describe_launch_templates(
+            Filters=[
+                *tags.ec2_filters(ctx.settings),
+                {"Name": "launch-template-name", "Values": [name]},
+            ]
+        )["LaunchTemplates"]
+        template = only_one(found, "launch template", name)
+        if template is None:
+            return None
+        version = template["DefaultVersionNumber"]
+        data = ctx.aws.ec2.describe_launch_template_versions(
+            LaunchTemplateId=template["LaunchTemplateId"],
+            Versions=[str(version)],
+        )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        user_data = base64.b64decode(data.get("UserData", "")).decode()
+        interface = (data.get("NetworkInterfaces") or [{}])[0]
+        metadata = data.get("MetadataOptions", {})
+        disk = (data.get("BlockDeviceMappings") or [{}])[0]
+        return {
+            "id": template["LaunchTemplateId"],
+            "name": name,
+            "version": version,
+            "image_id": data.get("ImageId"),
+            "instance_type": data.get("InstanceType"),
+            "instance_profile": data.get("IamInstanceProfile", {}).get("Name"),
+            "security_group_ids": tuple(sorted(interface.get("Groups", []))),
+            "associate_public_ip": interface.get("AssociatePublicIpAddress"),
+            "metadata": {
+                "http_tokens": metadata.get("HttpTokens"),
+                "hop_limit": metadata.get("HttpPutResponseHopLimit"),
+                "http_endpoint": metadata.get("HttpEndpoint"),
+            },
+            "root_volume": {
+                "device": disk.get("DeviceName"),
+                "type": disk.get("Ebs", {}).get("VolumeType"),
+                "encrypted": disk.get("Ebs", {}).get("Encrypted"),
+                "size_gb": disk.get("Ebs", {}).get("VolumeSize"),
+            },
+            "key_name": data.get("KeyName"),
+            "image_tag": deployed_image_tag(user_data),
+            "user_data_sha256": hashlib.sha256(user_data.encode()).hexdigest()[:12],
+            "_user_data": user_data,
+            "tags": tags.ours(tags.from_list(template.get("Tags")), tags.stack_tags(ctx.settings)),
+        }
+
+    def desired(self, ctx):
+        settings = ctx.settings
+        ami = latest_ami(ctx)
+        repository = ctx.attr(REPOSITORY, "uri")
+        sg = ctx.attr(group_address("app"), "id")
+        tag = image_tag(ctx)
+        desired = {
+            "name": settings.name("lt"),
+            "image_id": ami["id"],
+            "instance_type": settings.app_instance_type,
+            "instance_profile": settings.name("app-profile"),
+            "security_group_ids": UNKNOWN if sg is UNKNOWN else (sg,),
+            # Public subnets and no NAT: the instances need a public IP to reach ECR.
+            "associate_public_ip": True,
+            # IMDSv2 only; two hops so the container can reach the instance role too.
+            "metadata": {"http_tokens": "required", "hop_limit": 2, "http_endpoint": "enabled"},
+            "root_volume": {
+                "device": ami["root_device"],
+                "type": "gp3",
+                "encrypted": True,
+                "size_gb": ROOT_VOLUME_GB,
+            },
+            "key_name": None,
+            "image_tag": tag,
+            "user_data_sha256": UNKNOWN,
+            "tags": tags.stack_tags(settings),
+        }
+        if repository is not UNKNOWN:
+            user_data = render_user_data(
+                {
+                    "region": ctx.aws.region,
+                    "registry": repository.split("/")[0],
+                    "image": f"{repository}:{tag}",
+                    "image_tag": tag,
+                    "db_identifier": settings.name("db"),
+                    "db_name": settings.db_name,
+                    "app_port": str(settings.app_port),
+                    "log_group": log_group_name(ctx),
+                }
+            )
+            desired["_user_data"] = user_data
+            desired["user_data_sha256"] = hashlib.sha256(user_data.encode()).hexdigest()[:12]
+        return desired
+
+    def _data(self, ctx, desired) -> dict:
+        side_tags = tags.as_list(instance_tags(ctx))
+        return {
+            "ImageId": desired["image_id"],
+            "InstanceType": desired["instance_type"],
+            "IamInstanceProfile": {"Name": desired["instance_profile"]},
+            "NetworkInterfaces": [
+                {
+                    "DeviceIndex": 0,
+                    "AssociatePublicIpAddress": True,
+                    "DeleteOnTermination": True,
+                    "Groups": list(desired["security_group_ids"]),
+                }
+            ],
+            "MetadataOptions": {
+                "HttpTokens": "required",
+                "HttpPutResponseHopLimit": 2,
+                "HttpEndpoint": "enabled",
+            },
+            "BlockDeviceMappings": [
+                {
+                    "DeviceName": desired["root_volume"]["device"],
+                    "Ebs": {
+                        "VolumeType": "gp3",
+                        "Encrypted": True,
+                        "VolumeSize": ROOT_VOLUME_GB,
+                        "DeleteOnTermination": True,
+                    },
+                }
+            ],
+            "UserData": base64.b64encode(desired["_user_data"].encode()).decode(),
+            # Instances get their tags from the Auto Scaling group; disks and ENIs from here.
+            "TagSpecifications": [
+                {"ResourceType": "volume", "Tags": side_tags},
+                {"ResourceType": "network-interface", "Tags": side_tags},
+            ],
+        }
+
+    def create(self, ctx, desired):
+        ctx.aws.ec2.create_launch_template(
+            LaunchTemplateName=desired["name"],
+            VersionDescription=f"image {desired['image_tag']}",
+            LaunchTemplateData=self._data(ctx, desired),
+            TagSpecifications=tags.ec2_tag_specification("launch-template", desired["tags"]),
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        if any(change.attribute != "tags" for change in changes):
+            version = ctx.aws.ec2.create_launch_template_version(
+                LaunchTemplateId=actual["id"],
+                VersionDescription=f"image {desired['image_tag']}",
+                LaunchTemplateData=self._data(ctx, desired),
+            )["LaunchTemplateVersion"]["VersionNumber"]
+            ctx.aws.ec2.modify_launch_template(
+                LaunchTemplateId=actual["id"], DefaultVersion=str(version)
+            )
+            group = ctx.state.get(AUTOSCALING_GROUP)
+            if group is not None and group["instance_ids"]:
+                start_instance_refresh(ctx, group["name"])
+        if actual["tags"] != desired["tags"]:
+            ctx.aws.ec2.create_tags(Resources=[actual["id"]], Tags=tags.as_list(desired["tags"]))
+
+    def delete(self, ctx, actual):
+        ctx.aws.ec2.delete_launch_template(LaunchTemplateId=actual["id"])
+
+
+class AutoScalingGroup(Resource):
+    address = AUTOSCALING_GROUP
+
+    def __init__(self, subnet_count: int):
+        self.subnets = [subnet_address("public", index) for index in range(subnet_count)]
+        # The policy and routes first: a booting instance needs them to pull its image.
+        self.depends_on = (
+            LAUNCH_TEMPLATE,
+            TARGET_GROUP,
+            APP_POLICY,
+            PUBLIC_RT,
+            rules_address("app"),
+            *self.subnets,
+        )
+
+    def read(self, ctx):
+        name = ctx.settings.name("asg")
+        found = ctx.aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"
+        ]
+        if not found:
+            return None
+        group = found[0]
+        group_tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
+        if not tags.belongs(group_tags, ctx.settings):
+            raise DeployError(
+                f"An Auto Scaling group named {name} exists but is not tagged as part "
+                "of this stack: delete or rename it."
+            )
+        template = group.get("LaunchTemplate", {})
+        return {
+            "id": name,
+            "name": name,
+            "min_size": group["MinSize"],
+            "max_size": group["MaxSize"],
+            "desired_capacity": group["DesiredCapacity"],
+            "launch_template": {
+                "id": template.get("LaunchTemplateId"),
+                "version": template.get("Version"),
+            },
+            "subnet_ids": tuple(
+                sorted(filter(None, group.get("VPCZoneIdentifier", "").split(",")))
+            ),
+            "target_group_arns": tuple(sorted(group.get("TargetGroupARNs", []))),
+            "health_check_type": group["HealthCheckType"],
+            "health_check_grace_period": group.get("HealthCheckGracePeriod"),
+            "instance_ids": tuple(sorted(i["InstanceId"] for i in group.get("Instances", []))),
+            "tags": {
+                t["Key"]: t["Value"]
+                for t in group.get("Tags", [])
+                if t["Key"] in instance_tags(ctx) and t.get("PropagateAtLaunch")
+            },
+        }
+
+    def desired(self, ctx):
+        settings = ctx.settings
+        subnet_ids = [ctx.attr(address, "id") for address in self.subnets]
+        template_id = ctx.attr(LAUNCH_TEMPLATE, "id")
+        tg = ctx.attr(TARGET_GROUP, "arn")
+        return {
+            "name": settings.name("asg"),
+            "min_size": settings.app_min_size,
+            "max_size": settings.app_max_size,
+            "desired_capacity": settings.app_desired_capacity,
+            # The group follows the template's default version; a new one starts a refresh.
+            "launch_template": UNKNOWN
+            if template_id is UNKNOWN
+            else {"id": template_id, "version": DEFAULT_VERSION},
+            "subnet_ids": UNKNOWN if UNKNOWN in subnet_ids else tuple(sorted(subnet_ids)),
+            "target_group_arns": UNKNOWN if tg is UNKNOWN else (tg,),
+            "health_check_type": "ELB",
+            "health_check_grace_period": HEALTH_CHECK_GRACE_SECONDS,
+            "tags": instance_tags(ctx),
+        }
+
+    def _tags(self, ctx, desired) -> list[dict]:
+        return [
+            {
+                "ResourceId": desired["name"],
+                "ResourceType": "auto-scaling-group",
+                "Key": key,
+                "Value": value,
+                "PropagateAtLaunch": True,
+            }
+            for key, value in desired["tags"].items()
+        ]
+
+    def create(self, ctx, desired):
+        # AWS rejects a just-created instance profile for a few seconds; moto never does.
+        retry(
+            lambda: ctx.aws.autoscaling.create_auto_scaling_group(
+                AutoScalingGroupName=desired["name"],
+                MinSize=desired["min_size"],
+                MaxSize=desired["max_size"],
+                DesiredCapacity=desired["desired_capacity"],
+                LaunchTemplate={
+                    "LaunchTemplateId": desired["launch_template"]["id"],
+                    "Version": desired["launch_template"]["version"],
+                },
+                VPCZoneIdentifier=",".join(desired["subnet_ids"]),
+                TargetGroupARNs=list(desired["target_group_arns"]),
+                HealthCheckType="ELB",
+                HealthCheckGracePeriod=desired["health_check_grace_period"],
+                Tags=self._tags(ctx, desired),
+            ),
+            is_iam_propagation_delay,
+            ctx.sleep,
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        autoscaling, name = ctx.aws.autoscaling, actual["name"]
+        fields = {
+            "min_size": "MinSize",
+            "max_size": "MaxSize",
+            "desired_capacity": "DesiredCapacity",
+            "health_check_type": "HealthCheckType",
+            "health_check_grace_period": "HealthCheckGracePeriod",
+        }
+        arguments = {fields[c.attribute]: c.new for c in changes if c.attribute in fields}
+        new_template = actual["launch_template"] != desired["launch_template"]
+        if new_template:
+            arguments["LaunchTemplate"] = {
+                "LaunchTemplateId": desired["launch_template"]["id"],
+                "Version": desired["launch_template"]["version"],
+            }
+        if actual["subnet_ids"] != desired["subnet_ids"]:
+            arguments["VPCZoneIdentifier"] = ",".join(desired["subnet_ids"])
+        if arguments:
+            retry(
+                lambda: autoscaling.update_auto_scaling_group(
+                    AutoScalingGroupName=name, **arguments
+                ),
+                is_iam_propagation_delay,
+                ctx.sleep,
+            )
+        wanted, present = set(desired["target_group_arns"]), set(actual["target_group_arns"])
+        if wanted - present:
+            autoscaling.attach_load_balancer_target_groups(
+                AutoScalingGroupName=name, TargetGroupARNs=sorted(wanted - present)
+            )
+        if present - wanted:
+            autoscaling.detach_load_balancer_target_groups(
+                AutoScalingGroupName=name, TargetGroupARNs=sorted(present - wanted)
+            )
+        if actual["tags"] != desired["tags"]:
+            autoscaling.create_or_update_tags(Tags=self._tags(ctx, desired))
+        if new_template and actual["instance_ids"]:
+            start_instance_refresh(ctx, name)
+
+    def delete(self, ctx, actual):
+        autoscaling = ctx.aws.autoscaling
+        autoscaling.delete_auto_scaling_group(AutoScalingGroupName=actual["name"], ForceDelete=True)
+
+        def gone() -> bool:
+            return not autoscaling.describe_auto_scaling_groups(
+                AutoScalingGroupNames=[actual["name"]]
+            )["AutoScalingGroups"]
+
+        ctx.wait(self.address, "destroying", gone, timeout_seconds=1800)
+
+
+def resources(ctx: Context) -> list[Resource]:
+    return [LaunchTemplate(), AutoScalingGroup(ctx.settings.az_count)]

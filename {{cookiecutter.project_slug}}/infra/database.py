@@ -1,0 +1,384 @@
+"""The database tier: RDS PostgreSQL in the private subnets, its password kept by RDS.
+
+`ManageMasterUserPassword` makes RDS generate the master password and keep it in a Secrets
+Manager secret; this tool never sees, writes or prints it.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from infra import tags
+from infra.aws import DeployError, is_dependency_violation, retry
+from infra.engine import UNKNOWN, Context, Resource
+from infra.network import subnet_address
+from infra.security_groups import group_address
+
+SUBNET_GROUP = "aws_db_subnet_group.main"
+PARAMETER_GROUP = "aws_db_parameter_group.main"
+DB_INSTANCE = "aws_db_instance.main"
+# Every client must use TLS; the app connects with sslmode=require.
+PARAMETERS = {"rds.force_ssl": "1"}
+LOG_EXPORTS = ("postgresql", "upgrade")
+REPLACE_DB = (
+    "Replacing the database would lose its data: change it back in stack.toml, or "
+    "take a snapshot and run `python -m infra destroy`, then apply."
+)
+
+
+def rds_tags(ctx: Context, arn: str) -> dict:
+    listed = ctx.aws.rds.list_tags_for_resource(ResourceName=arn)["TagList"]
+    return tags.ours(tags.from_list(listed), tags.stack_tags(ctx.settings))
+
+
+def converge_rds_tags(ctx: Context, actual: dict, desired: dict) -> None:
+    if actual["tags"] != desired["tags"]:
+        ctx.aws.rds.add_tags_to_resource(
+            ResourceName=actual["arn"], Tags=tags.as_list(desired["tags"])
+        )
+
+
+def require_two_zones(zones: list[str], what: str) -> None:
+    """AWS needs two zones for a load balancer and a DB subnet group; moto accepts one."""
+    if len(set(zones)) < 2:
+        raise DeployError(
+            f"The {what} needs subnets in at least two availability zones, got "
+            f"{', '.join(sorted(set(zones))) or 'none'}: list two zones in stack.toml."
+        )
+
+
+class SubnetGroup(Resource):
+    address = SUBNET_GROUP
+
+    def __init__(self, subnet_count: int):
+        self.subnets = [subnet_address("private", index) for index in range(subnet_count)]
+        self.depends_on = tuple(self.subnets)
+
+    def read(self, ctx):
+        name = ctx.settings.name("db")
+        try:
+            group = ctx.aws.rds.describe_db_subnet_groups(DBSubnetGroupName=name)["DBSubnetGroups"][
+                0
+            ]
+        except ctx.aws.rds.exceptions.DBSubnetGroupNotFoundFault:
+            return None
+        arn = group["DBSubnetGroupArn"]
+        return {
+            "id": name,
+            "name": name,
+            "arn": arn,
+            "subnet_ids": tuple(sorted(s["SubnetIdentifier"] for s in group["Subnets"])),
+            "tags": rds_tags(ctx, arn),
+        }
+
+    def desired(self, ctx):
+        ids = [ctx.attr(address, "id") for address in self.subnets]
+        return {
+            "name": ctx.settings.name("db"),
+            "subnet_ids": UNKNOWN if UNKNOWN in ids else tuple(sorted(ids)),
+            "tags": tags.stack_tags(ctx.settings),
+        }
+
+    def _check_zones(self, ctx):
+        require_two_zones(
+            [ctx.attr(address, "availability_zone") for address in self.subnets], "DB subnet group"
+        )
+
+    def create(self, ctx, desired):
+        self._check_zones(ctx)
+        ctx.aws.rds.create_db_subnet_group(
+            DBSubnetGroupName=desired["name"],
+            SubnetIds=list(desired["subnet_ids"]),
+            DBSubnetGroupDescription="Private subnets of the stack's database",
+            Tags=tags.as_list(desired["tags"]),
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        if actual["subnet_ids"] != desired["subnet_ids"]:
+            self._check_zones(ctx)
+            ctx.aws.rds.modify_db_subnet_group(
+                DBSubnetGroupName=actual["name"], SubnetIds=list(desired["subnet_ids"])
+            )
+        converge_rds_tags(ctx, actual, desired)
+
+    def delete(self, ctx, actual):
+        retry(
+            lambda: ctx.aws.rds.delete_db_subnet_group(DBSubnetGroupName=actual["name"]),
+            is_dependency_violation,
+            ctx.sleep,
+            attempts=10,
+            first_delay=5.0,
+        )
+
+
+class ParameterGroup(Resource):
+    address = PARAMETER_GROUP
+    immutable = ("family",)
+    replace_blocked = (
+        "A new PostgreSQL major version needs a major version upgrade, which this "
+        "tool does not run: upgrade in the RDS console, or change it back."
+    )
+
+    def _name(self, ctx) -> str:
+        return ctx.settings.name(f"db-postgres{ctx.settings.db_engine_version}")
+
+    def read(self, ctx):
+        # The name carries the major version, so read whichever group the instance uses.
+        name = ctx.settings.name("db-postgres")
+        pages = ctx.aws.rds.get_paginator("describe_db_parameter_groups").paginate()
+        groups = [
+            g
+            for page in pages
+            for g in page["DBParameterGroups"]
+            if g["DBParameterGroupName"].startswith(name)
+        ]
+        groups = [
+            g
+            for g in groups
+            if tags.belongs(
+                tags.from_list(
+                    ctx.aws.rds.list_tags_for_resource(ResourceName=g["DBParameterGroupArn"])[
+                        "TagList"
+                    ]
+                ),
+                ctx.settings,
+            )
+        ]
+        if not groups:
+            return None
+        group = groups[0]
+        group_name, arn = group["DBParameterGroupName"], group["DBParameterGroupArn"]
+        parameters = ctx.aws.rds.describe_db_parameters(
+            DBParameterGroupName=group_name, Source="user"
+        )["Parameters"]
+        values = {p["ParameterName"]: p.get("ParameterValue") for p in parameters}
+        return {
+            "id": group_name,
+            "name": group_name,
+            "arn": arn,
+            "family": group["DBParameterGroupFamily"],
+            "parameters": {key: values.get(key) for key in PARAMETERS},
+            "tags": rds_tags(ctx, arn),
+        }
+
+    def desired(self, ctx):
+        return {
+            "family": f"postgres{ctx.settings.db_engine_version}",
+            "parameters": dict(PARAMETERS),
+            "tags": tags.stack_tags(ctx.settings),
+        }
+
+    def create(self, ctx, desired):
+        name = self._name(ctx)
+        ctx.aws.rds.create_db_parameter_group(
+            DBParameterGroupName=name,
+            DBParameterGroupFamily=desired["family"],
+            Description="PostgreSQL settings of the stack: TLS required",
+            Tags=tags.as_list(desired["tags"]),
+        )
+        self._set_parameters(ctx, name, desired)
+
+    def _set_parameters(self, ctx, name, desired):
+        ctx.aws.rds.modify_db_parameter_group(
+            DBParameterGroupName=name,
+            Parameters=[
+                {"ParameterName": key, "ParameterValue": value, "ApplyMethod": "immediate"}
+                for key, value in desired["parameters"].items()
+            ],
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        if actual["parameters"] != desired["parameters"]:
+            self._set_parameters(ctx, actual["name"], desired)
+        converge_rds_tags(ctx, actual, desired)
+
+    def delete(self, ctx, actual):
+        retry(
+            lambda: ctx.aws.rds.delete_db_parameter_group(DBParameterGroupName=actual["name"]),
+            is_dependency_violation,
+            ctx.sleep,
+            attempts=10,
+            first_delay=5.0,
+        )
+
+
+def final_snapshot_id(ctx: Context) -> str:
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+    return ctx.settings.name(f"db-final-{stamp}")
+
+
+class DbInstance(Resource):
+    address = DB_INSTANCE
+    depends_on = (SUBNET_GROUP, PARAMETER_GROUP, group_address("db"))
+    immutable = (
+        "engine",
+        "db_name",
+        "master_username",
+        "storage_encrypted",
+        "engine_major",
+        "subnet_group",
+    )
+    replace_blocked = REPLACE_DB
+
+    def read(self, ctx):
+        identifier = ctx.settings.name("db")
+        try:
+            db = ctx.aws.rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][
+                0
+            ]
+        except ctx.aws.rds.exceptions.DBInstanceNotFoundFault:
+            return None
+        endpoint = db.get("Endpoint") or {}
+        secret = db.get("MasterUserSecret") or {}
+        return {
+            "id": identifier,
+            "identifier": identifier,
+            "arn": db["DBInstanceArn"],
+            "status": db["DBInstanceStatus"],
+            "address": endpoint.get("Address"),
+            "port": endpoint.get("Port"),
+            "secret_arn": secret.get("SecretArn"),
+            "engine": db["Engine"],
+            "engine_major": db["EngineVersion"].split(".")[0],
+            "instance_class": db["DBInstanceClass"],
+            "allocated_storage": db["AllocatedStorage"],
+            "storage_type": db.get("StorageType"),
+            "storage_encrypted": db.get("StorageEncrypted"),
+            "db_name": db.get("DBName"),
+            "master_username": db["MasterUsername"],
+            "manage_master_user_password": bool(secret),
+            "publicly_accessible": db.get("PubliclyAccessible"),
+            "backup_retention_days": db.get("BackupRetentionPeriod"),
+            "copy_tags_to_snapshot": db.get("CopyTagsToSnapshot"),
+            "auto_minor_version_upgrade": db.get("AutoMinorVersionUpgrade"),
+            "deletion_protection": db.get("DeletionProtection"),
+            "cloudwatch_logs_exports": tuple(sorted(db.get("EnabledCloudwatchLogsExports", []))),
+            "subnet_group": (db.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
+            "parameter_group": ",".join(
+                g["DBParameterGroupName"] for g in db.get("DBParameterGroups", [])
+            ),
+            "security_group_ids": tuple(
+                sorted(g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", []))
+            ),
+            "tags": tags.ours(tags.from_list(db.get("TagList")), tags.stack_tags(ctx.settings)),
+        }
+
+    def desired(self, ctx):
+        settings = ctx.settings
+        sg = ctx.attr(group_address("db"), "id")
+        return {
+            "identifier": settings.name("db"),
+            "engine": "postgres",
+            "engine_major": settings.db_engine_version,
+            "instance_class": settings.db_instance_class,
+            "allocated_storage": settings.db_allocated_storage_gb,
+            "storage_type": "gp3",
+            "storage_encrypted": True,
+            "db_name": settings.db_name,
+            "master_username": settings.db_admin_username,
+            "manage_master_user_password": True,
+            "publicly_accessible": False,
+            "backup_retention_days": settings.db_backup_retention_days,
+            "copy_tags_to_snapshot": True,
+            "auto_minor_version_upgrade": True,
+            "deletion_protection": False,
+            "cloudwatch_logs_exports": LOG_EXPORTS,
+            "subnet_group": settings.name("db"),
+            "parameter_group": ctx.attr(PARAMETER_GROUP, "name"),
+            "security_group_ids": UNKNOWN if sg is UNKNOWN else (sg,),
+            "tags": tags.stack_tags(settings),
+        }
+
+    def create(self, ctx, desired):
+        ctx.aws.rds.create_db_instance(
+            DBInstanceIdentifier=desired["identifier"],
+            Engine="postgres",
+            EngineVersion=desired["engine_major"],
+            DBInstanceClass=desired["instance_class"],
+            AllocatedStorage=desired["allocated_storage"],
+            StorageType=desired["storage_type"],
+            StorageEncrypted=True,
+            DBName=desired["db_name"],
+            MasterUsername=desired["master_username"],
+            ManageMasterUserPassword=True,
+            DBSubnetGroupName=desired["subnet_group"],
+            DBParameterGroupName=desired["parameter_group"],
+            VpcSecurityGroupIds=list(desired["security_group_ids"]),
+            PubliclyAccessible=False,
+            MultiAZ=False,
+            BackupRetentionPeriod=desired["backup_retention_days"],
+            CopyTagsToSnapshot=True,
+            AutoMinorVersionUpgrade=True,
+            EnableCloudwatchLogsExports=list(LOG_EXPORTS),
+            DeletionProtection=desired["deletion_protection"],
+            Tags=tags.as_list(desired["tags"]),
+        )
+        self._wait_available(ctx, "creating")
+
+    def _wait_available(self, ctx, verb):
+        def available() -> bool:
+            db = ctx.aws.rds.describe_db_instances(DBInstanceIdentifier=ctx.settings.name("db"))[
+                "DBInstances"
+            ][0]
+            return db["DBInstanceStatus"] == "available"
+
+        ctx.wait(self.address, verb, available, timeout_seconds=3600)
+
+    def update(self, ctx, actual, desired, changes):
+        fields = {
+            "instance_class": "DBInstanceClass",
+            "allocated_storage": "AllocatedStorage",
+            "storage_type": "StorageType",
+            "publicly_accessible": "PubliclyAccessible",
+            "backup_retention_days": "BackupRetentionPeriod",
+            "copy_tags_to_snapshot": "CopyTagsToSnapshot",
+            "auto_minor_version_upgrade": "AutoMinorVersionUpgrade",
+            "deletion_protection": "DeletionProtection",
+            "parameter_group": "DBParameterGroupName",
+        }
+        modify = {fields[c.attribute]: c.new for c in changes if c.attribute in fields}
+        if any(c.attribute == "security_group_ids" for c in changes):
+            modify["VpcSecurityGroupIds"] = list(desired["security_group_ids"])
+        if any(c.attribute == "manage_master_user_password" for c in changes):
+            modify["ManageMasterUserPassword"] = True
+        if any(c.attribute == "cloudwatch_logs_exports" for c in changes):
+            modify["CloudwatchLogsExportConfiguration"] = {
+                "EnableLogTypes": sorted(set(LOG_EXPORTS) - set(actual["cloudwatch_logs_exports"])),
+                "DisableLogTypes": sorted(
+                    set(actual["cloudwatch_logs_exports"]) - set(LOG_EXPORTS)
+                ),
+            }
+        if modify:
+            ctx.aws.rds.modify_db_instance(
+                DBInstanceIdentifier=actual["identifier"], ApplyImmediately=True, **modify
+            )
+            self._wait_available(ctx, "modifying")
+        converge_rds_tags(ctx, actual, desired)
+
+    def delete(self, ctx, actual):
+        if actual.get("deletion_protection"):
+            raise DeployError(
+                f"{self.address} has deletion protection on: turn it off in the RDS "
+                "console (Modify > Deletion protection), then run destroy again."
+            )
+        if actual["status"] != "deleting":
+            if ctx.skip_final_snapshot:
+                options = {"SkipFinalSnapshot": True}
+            else:
+                snapshot = final_snapshot_id(ctx)
+                options = {"FinalDBSnapshotIdentifier": snapshot}
+                ctx.out(f"{self.address}: final snapshot {snapshot} (kept after destroy)")
+            ctx.aws.rds.delete_db_instance(DBInstanceIdentifier=actual["identifier"], **options)
+
+        def gone() -> bool:
+            try:
+                ctx.aws.rds.describe_db_instances(DBInstanceIdentifier=actual["identifier"])
+            except ctx.aws.rds.exceptions.DBInstanceNotFoundFault:
+                return True
+            return False
+
+        ctx.wait(self.address, "destroying", gone, timeout_seconds=3600)
+
+
+def resources(ctx: Context) -> list[Resource]:
+    return [SubnetGroup(ctx.settings.az_count), ParameterGroup(), DbInstance()]

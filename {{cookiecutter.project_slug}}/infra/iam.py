@@ -1,0 +1,273 @@
+"""The app instances' identity: a role with least-privilege inline policies and its profile.
+
+No `*` action anywhere. `Resource: "*"` only where AWS offers no resource-level permission:
+ecr:GetAuthorizationToken and the Session Manager channel actions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import urllib.parse
+
+from infra import tags
+from infra.aws import DeployError, is_not_found
+from infra.database import DB_INSTANCE
+from infra.engine import UNKNOWN, Context, Resource
+from infra.logs import log_group_name
+
+ROLE = "aws_iam_role.app"
+APP_POLICY = "aws_iam_role_policy.app"
+SECRET_POLICY = "aws_iam_role_policy.db_secret"  # noqa: S105 - an address, not a secret
+PROFILE = "aws_iam_instance_profile.app"
+
+EC2_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+# What the AWS documentation lists as the minimum for Session Manager on an instance.
+SESSION_MANAGER_ACTIONS = [
+    "ssm:UpdateInstanceInformation",
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+]
+ECR_PULL_ACTIONS = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+]
+
+
+def canonical(document) -> str:
+    if isinstance(document, str):
+        document = json.loads(urllib.parse.unquote(document))
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def app_policy(ctx: Context) -> dict:
+    aws, settings = ctx.aws, ctx.settings
+    log_group = aws.arn("logs", f"log-group:{log_group_name(ctx)}")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "SessionManager",
+                "Effect": "Allow",
+                "Action": SESSION_MANAGER_ACTIONS,
+                "Resource": "*",
+            },
+            {
+                "Sid": "EcrLogin",
+                "Effect": "Allow",
+                "Action": ["ecr:GetAuthorizationToken"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "EcrPullThisRepository",
+                "Effect": "Allow",
+                "Action": ECR_PULL_ACTIONS,
+                "Resource": aws.arn("ecr", f"repository/{settings.name('app')}"),
+            },
+            {
+                "Sid": "FindThisDatabase",
+                "Effect": "Allow",
+                "Action": ["rds:DescribeDBInstances"],
+                "Resource": aws.arn("rds", f"db:{settings.name('db')}"),
+            },
+            {
+                "Sid": "WriteThisLogGroup",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [log_group, f"{log_group}:log-stream:*"],
+            },
+        ],
+    }
+
+
+def secret_policy(secret_arn: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadThisDatabaseSecret",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": secret_arn,
+            }
+        ],
+    }
+
+
+def _require_ours(ctx: Context, kind: str, name: str, tag_list) -> dict:
+    actual = tags.from_list(tag_list)
+    if not tags.belongs(actual, ctx.settings):
+        raise DeployError(
+            f"An IAM {kind} named {name} exists but is not tagged as part of this "
+            "stack: delete or rename it, or pick another project_slug/stack_name."
+        )
+    return tags.ours(actual, tags.stack_tags(ctx.settings))
+
+
+class Role(Resource):
+    address = ROLE
+
+    def read(self, ctx):
+        name = ctx.settings.name("app-role")
+        try:
+            role = ctx.aws.iam.get_role(RoleName=name)["Role"]
+        except ctx.aws.iam.exceptions.NoSuchEntityException:
+            return None
+        listed = role.get("Tags", [])
+        return {
+            "id": name,
+            "arn": role["Arn"],
+            "name": name,
+            "assume_role_policy": canonical(role["AssumeRolePolicyDocument"]),
+            "tags": _require_ours(ctx, "role", name, listed),
+        }
+
+    def desired(self, ctx):
+        return {
+            "name": ctx.settings.name("app-role"),
+            "assume_role_policy": canonical(EC2_TRUST),
+            "tags": tags.stack_tags(ctx.settings),
+        }
+
+    def create(self, ctx, desired):
+        ctx.aws.iam.create_role(
+            RoleName=desired["name"],
+            AssumeRolePolicyDocument=canonical(EC2_TRUST),
+            Description="App instances of the stack",
+            Tags=tags.as_list(desired["tags"]),
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        if actual["assume_role_policy"] != desired["assume_role_policy"]:
+            ctx.aws.iam.update_assume_role_policy(
+                RoleName=actual["name"], PolicyDocument=desired["assume_role_policy"]
+            )
+        if actual["tags"] != desired["tags"]:
+            ctx.aws.iam.tag_role(RoleName=actual["name"], Tags=tags.as_list(desired["tags"]))
+
+    def delete(self, ctx, actual):
+        iam, name = ctx.aws.iam, actual["name"]
+        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+            iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+        for profile in iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]:
+            iam.remove_role_from_instance_profile(
+                InstanceProfileName=profile["InstanceProfileName"], RoleName=name
+            )
+        iam.delete_role(RoleName=name)
+
+
+class RolePolicy(Resource):
+    def __init__(self, role: str, depends_on: tuple[str, ...] = ()):
+        self.role = role
+        self.address = APP_POLICY if role == "app" else SECRET_POLICY
+        self.depends_on = (ROLE, *depends_on)
+
+    def _names(self, ctx) -> tuple[str, str]:
+        return ctx.settings.name("app-role"), ctx.settings.name(self.role)
+
+    def read(self, ctx):
+        if ctx.state.get(ROLE) is None:
+            return None
+        role, name = self._names(ctx)
+        try:
+            document = ctx.aws.iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        except ctx.aws.iam.exceptions.NoSuchEntityException:
+            return None
+        return {"id": f"{role}:{name}", "policy": canonical(document)}
+
+    def desired(self, ctx):
+        if self.role == "app":
+            return {"policy": canonical(app_policy(ctx))}
+        secret_arn = ctx.attr(DB_INSTANCE, "secret_arn")
+        return {
+            "policy": UNKNOWN if secret_arn is UNKNOWN else canonical(secret_policy(secret_arn))
+        }
+
+    def create(self, ctx, desired):
+        role, name = self._names(ctx)
+        ctx.aws.iam.put_role_policy(
+            RoleName=role, PolicyName=name, PolicyDocument=desired["policy"]
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        self.create(ctx, desired)
+
+    def delete(self, ctx, actual):
+        role, name = self._names(ctx)
+        with contextlib.suppress(ctx.aws.iam.exceptions.NoSuchEntityException):
+            ctx.aws.iam.delete_role_policy(RoleName=role, PolicyName=name)
+
+
+class InstanceProfile(Resource):
+    address = PROFILE
+    depends_on = (ROLE,)
+
+    def read(self, ctx):
+        name = ctx.settings.name("app-profile")
+        try:
+            profile = ctx.aws.iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+        except ctx.aws.iam.exceptions.NoSuchEntityException:
+            return None
+        listed = profile.get(
+            "Tags", []
+        )  # GetInstanceProfile returns them (moto lacks the list call)
+        return {
+            "id": name,
+            "name": name,
+            "arn": profile["Arn"],
+            "roles": tuple(sorted(role["RoleName"] for role in profile["Roles"])),
+            "tags": _require_ours(ctx, "instance profile", name, listed),
+        }
+
+    def desired(self, ctx):
+        return {
+            "name": ctx.settings.name("app-profile"),
+            "roles": (ctx.settings.name("app-role"),),
+            "tags": tags.stack_tags(ctx.settings),
+        }
+
+    def create(self, ctx, desired):
+        ctx.aws.iam.create_instance_profile(
+            InstanceProfileName=desired["name"], Tags=tags.as_list(desired["tags"])
+        )
+        self._attach(ctx, desired["name"], (), desired["roles"])
+
+    def _attach(self, ctx, name, present, wanted):
+        for role in set(present) - set(wanted):
+            ctx.aws.iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=role)
+        for role in set(wanted) - set(present):
+            ctx.aws.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)
+
+    def update(self, ctx, actual, desired, changes):
+        self._attach(ctx, actual["name"], actual["roles"], desired["roles"])
+        if actual["tags"] != desired["tags"]:
+            ctx.aws.iam.tag_instance_profile(
+                InstanceProfileName=actual["name"], Tags=tags.as_list(desired["tags"])
+            )
+
+    def delete(self, ctx, actual):
+        self._attach(ctx, actual["name"], actual["roles"], ())
+        try:
+            ctx.aws.iam.delete_instance_profile(InstanceProfileName=actual["name"])
+        except Exception as error:  # noqa: BLE001 - only a missing profile is fine here
+            if not is_not_found(error):
+                raise
+
+
+def resources() -> list[Resource]:
+    return [Role(), RolePolicy("app"), RolePolicy("db-secret", (DB_INSTANCE,)), InstanceProfile()]

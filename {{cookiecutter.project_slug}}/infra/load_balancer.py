@@ -1,0 +1,309 @@
+"""The load balancer tier: an internet-facing ALB, its target group and the HTTP listener."""
+
+from __future__ import annotations
+
+from infra import tags
+from infra.database import require_two_zones
+from infra.engine import UNKNOWN, Context, Resource
+from infra.network import IGW, VPC, only_one, subnet_address
+from infra.security_groups import HTTP_PORT, group_address
+
+LOAD_BALANCER = "aws_lb.main"
+TARGET_GROUP = "aws_lb_target_group.app"
+LISTENER = "aws_lb_listener.http"
+ATTRIBUTES = {"routing.http.drop_invalid_header_fields.enabled": "true"}
+REPLACE_LB = "Change it back in stack.toml, or run `python -m infra destroy` and then apply."
+
+
+def elb_tags(ctx: Context, arn: str) -> dict:
+    found = ctx.aws.elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"]
+    return tags.from_list(found[0]["Tags"]) if found else {}
+
+
+def converge_elb_tags(ctx: Context, actual: dict, desired: dict) -> None:
+    if actual["tags"] != desired["tags"]:
+        ctx.aws.elbv2.add_tags(ResourceArns=[actual["arn"]], Tags=tags.as_list(desired["tags"]))
+
+
+class LoadBalancer(Resource):
+    address = LOAD_BALANCER
+    immutable = ("scheme", "type")
+    replace_blocked = REPLACE_LB
+
+    def __init__(self, subnet_count: int):
+        self.subnets = [subnet_address("public", index) for index in range(subnet_count)]
+        self.depends_on = (IGW, group_address("alb"), *self.subnets)
+
+    def read(self, ctx):
+        # Found by name and tags: AWS refuses a second ALB with one name, but moto creates it.
+        name = ctx.settings.name("alb")
+        try:
+            found = ctx.aws.elbv2.describe_load_balancers(Names=[name])["LoadBalancers"]
+        except ctx.aws.elbv2.exceptions.LoadBalancerNotFoundException:
+            return None
+        mine = [
+            lb for lb in found if tags.belongs(elb_tags(ctx, lb["LoadBalancerArn"]), ctx.settings)
+        ]
+        lb = only_one(mine, "load balancer", name)
+        if lb is None:
+            return None
+        arn = lb["LoadBalancerArn"]
+        attributes = {
+            a["Key"]: a["Value"]
+            for a in ctx.aws.elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)[
+                "Attributes"
+            ]
+        }
+        return {
+            "id": arn,
+            "arn": arn,
+            "name": name,
+            "dns_name": lb["DNSName"],
+            "state": lb.get("State", {}).get("Code"),
+            "scheme": lb["Scheme"],
+            "type": lb["Type"],
+            "subnet_ids": tuple(sorted(z["SubnetId"] for z in lb["AvailabilityZones"])),
+            "security_group_ids": tuple(sorted(lb.get("SecurityGroups", []))),
+            "attributes": {key: attributes.get(key) for key in ATTRIBUTES},
+            "tags": tags.ours(elb_tags(ctx, arn), tags.stack_tags(ctx.settings)),
+        }
+
+    def desired(self, ctx):
+        subnet_ids = [ctx.attr(address, "id") for address in self.subnets]
+        sg = ctx.attr(group_address("alb"), "id")
+        return {
+            "name": ctx.settings.name("alb"),
+            "scheme": "internet-facing",
+            "type": "application",
+            "subnet_ids": UNKNOWN if UNKNOWN in subnet_ids else tuple(sorted(subnet_ids)),
+            "security_group_ids": UNKNOWN if sg is UNKNOWN else (sg,),
+            "attributes": dict(ATTRIBUTES),
+            "tags": tags.stack_tags(ctx.settings),
+        }
+
+    def _check_zones(self, ctx):
+        require_two_zones(
+            [ctx.attr(address, "availability_zone") for address in self.subnets], "load balancer"
+        )
+
+    def create(self, ctx, desired):
+        self._check_zones(ctx)
+        elbv2 = ctx.aws.elbv2
+        arn = elbv2.create_load_balancer(
+            Name=desired["name"],
+            Subnets=list(desired["subnet_ids"]),
+            SecurityGroups=list(desired["security_group_ids"]),
+            Scheme=desired["scheme"],
+            Type=desired["type"],
+            IpAddressType="ipv4",
+            Tags=tags.as_list(desired["tags"]),
+        )["LoadBalancers"][0]["LoadBalancerArn"]
+        self._set_attributes(ctx, arn)
+
+        def active() -> bool:
+            lb = elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
+            return lb.get("State", {}).get("Code", "active") == "active"
+
+        ctx.wait(self.address, "creating", active, timeout_seconds=900)
+
+    def _set_attributes(self, ctx, arn):
+        ctx.aws.elbv2.modify_load_balancer_attributes(
+            LoadBalancerArn=arn,
+            Attributes=[{"Key": key, "Value": value} for key, value in ATTRIBUTES.items()],
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        elbv2, arn = ctx.aws.elbv2, actual["arn"]
+        if actual["subnet_ids"] != desired["subnet_ids"]:
+            self._check_zones(ctx)
+            elbv2.set_subnets(LoadBalancerArn=arn, Subnets=list(desired["subnet_ids"]))
+        if actual["security_group_ids"] != desired["security_group_ids"]:
+            elbv2.set_security_groups(
+                LoadBalancerArn=arn, SecurityGroups=list(desired["security_group_ids"])
+            )
+        if actual["attributes"] != desired["attributes"]:
+            self._set_attributes(ctx, arn)
+        converge_elb_tags(ctx, actual, desired)
+
+    def delete(self, ctx, actual):
+        elbv2 = ctx.aws.elbv2
+        elbv2.delete_load_balancer(LoadBalancerArn=actual["arn"])
+
+        def gone() -> bool:
+            try:
+                return not elbv2.describe_load_balancers(LoadBalancerArns=[actual["arn"]])[
+                    "LoadBalancers"
+                ]
+            except elbv2.exceptions.LoadBalancerNotFoundException:
+                return True
+
+        ctx.wait(self.address, "destroying", gone, timeout_seconds=900)
+
+
+def health_check(ctx: Context) -> dict:
+    settings = ctx.settings
+    return {
+        "protocol": "HTTP",
+        "port": "traffic-port",
+        "path": settings.health_check_path,
+        "interval_seconds": settings.health_check_interval_seconds,
+        "timeout_seconds": settings.health_check_timeout_seconds,
+        "healthy_threshold": settings.health_check_healthy_threshold,
+        "unhealthy_threshold": settings.health_check_unhealthy_threshold,
+        "matcher": settings.health_check_success_codes,
+    }
+
+
+class TargetGroup(Resource):
+    address = TARGET_GROUP
+    depends_on = (VPC,)
+    immutable = ("port", "protocol", "target_type", "vpc_id")
+    replace_blocked = (
+        "The listener and the instances use it: change app_port back in stack.toml, "
+        "or run `python -m infra destroy` and then apply."
+    )
+
+    def read(self, ctx):
+        name = ctx.settings.name("tg")
+        try:
+            found = ctx.aws.elbv2.describe_target_groups(Names=[name])["TargetGroups"]
+        except ctx.aws.elbv2.exceptions.TargetGroupNotFoundException:
+            return None
+        mine = [
+            tg for tg in found if tags.belongs(elb_tags(ctx, tg["TargetGroupArn"]), ctx.settings)
+        ]
+        tg = only_one(mine, "target group", name)
+        if tg is None:
+            return None
+        return {
+            "id": tg["TargetGroupArn"],
+            "arn": tg["TargetGroupArn"],
+            "name": name,
+            "port": tg["Port"],
+            "protocol": tg["Protocol"],
+            "target_type": tg["TargetType"],
+            "vpc_id": tg["VpcId"],
+            "health_check": {
+                "protocol": tg["HealthCheckProtocol"],
+                "port": tg["HealthCheckPort"],
+                "path": tg.get("HealthCheckPath"),
+                "interval_seconds": tg["HealthCheckIntervalSeconds"],
+                "timeout_seconds": tg["HealthCheckTimeoutSeconds"],
+                "healthy_threshold": tg["HealthyThresholdCount"],
+                "unhealthy_threshold": tg["UnhealthyThresholdCount"],
+                "matcher": tg.get("Matcher", {}).get("HttpCode"),
+            },
+            "tags": tags.ours(elb_tags(ctx, tg["TargetGroupArn"]), tags.stack_tags(ctx.settings)),
+        }
+
+    def desired(self, ctx):
+        return {
+            "name": ctx.settings.name("tg"),
+            "port": ctx.settings.app_port,
+            "protocol": "HTTP",
+            "target_type": "instance",
+            "vpc_id": ctx.attr(VPC, "id"),
+            "health_check": health_check(ctx),
+            "tags": tags.stack_tags(ctx.settings),
+        }
+
+    @staticmethod
+    def _health_check_arguments(check: dict) -> dict:
+        return {
+            "HealthCheckProtocol": check["protocol"],
+            "HealthCheckPort": check["port"],
+            "HealthCheckPath": check["path"],
+            "HealthCheckEnabled": True,
+            "HealthCheckIntervalSeconds": check["interval_seconds"],
+            "HealthCheckTimeoutSeconds": check["timeout_seconds"],
+            "HealthyThresholdCount": check["healthy_threshold"],
+            "UnhealthyThresholdCount": check["unhealthy_threshold"],
+            "Matcher": {"HttpCode": check["matcher"]},
+        }
+
+    def create(self, ctx, desired):
+        ctx.aws.elbv2.create_target_group(
+            Name=desired["name"],
+            Protocol="HTTP",
+            Port=desired["port"],
+            VpcId=desired["vpc_id"],
+            TargetType="instance",
+            Tags=tags.as_list(desired["tags"]),
+            **self._health_check_arguments(desired["health_check"]),
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        if actual["health_check"] != desired["health_check"]:
+            ctx.aws.elbv2.modify_target_group(
+                TargetGroupArn=actual["arn"],
+                **self._health_check_arguments(desired["health_check"]),
+            )
+        converge_elb_tags(ctx, actual, desired)
+
+    def delete(self, ctx, actual):
+        ctx.aws.elbv2.delete_target_group(TargetGroupArn=actual["arn"])
+
+
+class Listener(Resource):
+    address = LISTENER
+    depends_on = (LOAD_BALANCER, TARGET_GROUP)
+
+    def read(self, ctx):
+        lb_arn = ctx.attr(LOAD_BALANCER, "arn")
+        if lb_arn is UNKNOWN:
+            return None
+        listeners = [
+            item
+            for item in ctx.aws.elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]
+            if item["Port"] == HTTP_PORT
+        ]
+        if not listeners:
+            return None
+        listener = listeners[0]
+        actions = listener.get("DefaultActions", [])
+        arn = listener["ListenerArn"]
+        return {
+            "id": arn,
+            "arn": arn,
+            "port": listener["Port"],
+            "protocol": listener["Protocol"],
+            "forward_to": actions[0].get("TargetGroupArn") if actions else None,
+            "tags": tags.ours(elb_tags(ctx, arn), tags.stack_tags(ctx.settings)),
+        }
+
+    def desired(self, ctx):
+        return {
+            "port": HTTP_PORT,
+            "protocol": "HTTP",
+            "forward_to": ctx.attr(TARGET_GROUP, "arn"),
+            "tags": tags.stack_tags(ctx.settings),
+        }
+
+    def create(self, ctx, desired):
+        ctx.aws.elbv2.create_listener(
+            LoadBalancerArn=ctx.attr(LOAD_BALANCER, "arn"),
+            Protocol="HTTP",
+            Port=HTTP_PORT,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": desired["forward_to"]}],
+            Tags=tags.as_list(desired["tags"]),
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        if (actual["forward_to"], actual["protocol"]) != (
+            desired["forward_to"],
+            desired["protocol"],
+        ):
+            ctx.aws.elbv2.modify_listener(
+                ListenerArn=actual["arn"],
+                Protocol="HTTP",
+                Port=HTTP_PORT,
+                DefaultActions=[{"Type": "forward", "TargetGroupArn": desired["forward_to"]}],
+            )
+        converge_elb_tags(ctx, actual, desired)
+
+    def delete(self, ctx, actual):
+        ctx.aws.elbv2.delete_listener(ListenerArn=actual["arn"])
+
+
+def resources(ctx: Context) -> list[Resource]:
+    return [LoadBalancer(ctx.settings.az_count), TargetGroup(), Listener()]

@@ -1,0 +1,186 @@
+"""Layered security groups: internet -> load balancer -> app -> database, by group, never by IP.
+
+The groups and their rules are separate resources because the rules of the load balancer
+and app groups point at each other: all three groups exist before any rule is written.
+"""
+
+from __future__ import annotations
+
+from infra import tags
+from infra.engine import UNKNOWN, Context, Resource
+from infra.network import (
+    VPC,
+    delete_when_free,
+    ec2_tags,
+    normalized_rules,
+    only_one,
+    update_ec2_tags,
+)
+
+POSTGRES_PORT = 5432
+HTTP_PORT = 80
+HTTPS_PORT = 443
+TIERS = ("alb", "app", "db")
+DESCRIPTIONS = {
+    "alb": "Load balancer: HTTP from the internet, to the app instances only",
+    "app": "App instances: the app port from the load balancer only",
+    "db": "Database: PostgreSQL from the app instances only",
+}
+
+
+def group_address(tier: str) -> str:
+    return f"aws_security_group.{tier}"
+
+
+def rules_address(tier: str) -> str:
+    return f"aws_security_group_rules.{tier}"
+
+
+def desired_rules(ctx: Context, tier: str) -> dict[str, tuple[str, ...]]:
+    """Each tier's ingress and egress, as strings comparable with `normalized_rules`."""
+    port = ctx.settings.app_port
+    group = {name: ctx.attr(group_address(name), "id") for name in TIERS}
+    rules = {
+        "alb": {
+            "ingress": [f"tcp {HTTP_PORT} 0.0.0.0/0", f"tcp {HTTP_PORT} ::/0"],
+            "egress": [f"tcp {port} {group['app']}"],
+        },
+        # 443 anywhere: AWS APIs and ECR, reached through the internet gateway (no NAT).
+        "app": {
+            "ingress": [f"tcp {port} {group['alb']}"],
+            "egress": [f"tcp {HTTPS_PORT} 0.0.0.0/0", f"tcp {POSTGRES_PORT} {group['db']}"],
+        },
+        "db": {"ingress": [f"tcp {POSTGRES_PORT} {group['app']}"], "egress": []},
+    }[tier]
+    return {
+        direction: UNKNOWN if any(str(UNKNOWN) in rule for rule in items) else tuple(sorted(items))
+        for direction, items in rules.items()
+    }
+
+
+def permission(rule: str) -> dict:
+    protocol, port, source = rule.split(" ")
+    low, _, high = port.partition("-")
+    item: dict = {"IpProtocol": "-1" if protocol == "all" else protocol}
+    if protocol != "all":
+        item.update(FromPort=int(low), ToPort=int(high or low))
+    if source.startswith("sg-"):
+        item["UserIdGroupPairs"] = [{"GroupId": source}]
+    elif source.startswith("pl-"):
+        item["PrefixListIds"] = [{"PrefixListId": source}]
+    elif ":" in source:
+        item["Ipv6Ranges"] = [{"CidrIpv6": source}]
+    else:
+        item["IpRanges"] = [{"CidrIp": source}]
+    return item
+
+
+class SecurityGroup(Resource):
+    replace_blocked = "Change it back, or run `python -m infra destroy` and then apply."
+    immutable = ("vpc_id",)
+
+    def __init__(self, tier: str):
+        self.tier = tier
+        self.address = group_address(tier)
+        self.depends_on = (VPC,)
+
+    def read(self, ctx):
+        name = ctx.settings.name(f"{self.tier}-sg")
+        found = ctx.aws.ec2.describe_security_groups(Filters=tags.ec2_filters(ctx.settings, name))[
+            "SecurityGroups"
+        ]
+        group = only_one(found, "security group", name)
+        if group is None:
+            return None
+        return {
+            "id": group["GroupId"],
+            "name": group["GroupName"],
+            "vpc_id": group["VpcId"],
+            "tags": ec2_tags(group, ctx, name),
+            "_group": group,
+        }
+
+    def desired(self, ctx):
+        name = ctx.settings.name(f"{self.tier}-sg")
+        return {
+            "name": name,
+            "vpc_id": ctx.attr(VPC, "id"),
+            "tags": tags.stack_tags(ctx.settings, name),
+        }
+
+    def create(self, ctx, desired):
+        ctx.aws.ec2.create_security_group(
+            GroupName=desired["name"],
+            Description=DESCRIPTIONS[self.tier],
+            VpcId=desired["vpc_id"],
+            TagSpecifications=tags.ec2_tag_specification("security-group", desired["tags"]),
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        update_ec2_tags(ctx, actual["id"], desired)
+
+    def delete(self, ctx, actual):
+        delete_when_free(ctx, lambda: ctx.aws.ec2.delete_security_group(GroupId=actual["id"]))
+
+
+class SecurityGroupRules(Resource):
+    def __init__(self, tier: str):
+        self.tier = tier
+        self.address = rules_address(tier)
+        self.depends_on = tuple(group_address(name) for name in TIERS)
+
+    def read(self, ctx):
+        group = ctx.state.get(group_address(self.tier))
+        if group is None:
+            return None
+        # Re-read: the group object from before may predate rules written in this run.
+        current = ctx.aws.ec2.describe_security_groups(GroupIds=[group["id"]])["SecurityGroups"][0]
+        if not current.get("IpPermissions") and not current.get("IpPermissionsEgress"):
+            return None  # a group without rules has none of ours yet
+        return {
+            "id": current["GroupId"],
+            "ingress": normalized_rules(current.get("IpPermissions", [])),
+            "egress": normalized_rules(current.get("IpPermissionsEgress", [])),
+        }
+
+    def desired(self, ctx):
+        return desired_rules(ctx, self.tier)
+
+    def create(self, ctx, desired):
+        group_id = ctx.attr(group_address(self.tier), "id")
+        current = ctx.aws.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+        actual = {
+            "id": group_id,
+            "ingress": normalized_rules(current.get("IpPermissions", [])),
+            "egress": normalized_rules(current.get("IpPermissionsEgress", [])),
+        }
+        self.update(ctx, actual, desired, [])
+
+    def update(self, ctx, actual, desired, changes):
+        ec2, group_id = ctx.aws.ec2, actual["id"]
+        for direction, authorize, revoke in (
+            ("ingress", ec2.authorize_security_group_ingress, ec2.revoke_security_group_ingress),
+            ("egress", ec2.authorize_security_group_egress, ec2.revoke_security_group_egress),
+        ):
+            wanted, present = set(desired[direction]), set(actual[direction])
+            if wanted - present:
+                authorize(
+                    GroupId=group_id,
+                    IpPermissions=[permission(rule) for rule in sorted(wanted - present)],
+                )
+            if present - wanted:
+                revoke(
+                    GroupId=group_id,
+                    IpPermissions=[permission(rule) for rule in sorted(present - wanted)],
+                )
+
+    def delete(self, ctx, actual):
+        # The groups refer to each other; AWS deletes none of them while a rule still does.
+        self.update(ctx, actual, {"ingress": (), "egress": ()}, [])
+
+    def resource_id(self, actual):
+        return f"{actual['id']} rules"
+
+
+def resources() -> list[Resource]:
+    return [SecurityGroup(tier) for tier in TIERS] + [SecurityGroupRules(tier) for tier in TIERS]

@@ -1,0 +1,45 @@
+"""The whole stack: every resource, listed in an order where dependencies come first."""
+
+from __future__ import annotations
+
+from infra import compute, database, iam, load_balancer, network, security_groups
+from infra.engine import Context, Resource
+from infra.logs import LogGroup
+from infra.registry import Repository
+
+
+def resources(ctx: Context) -> list[Resource]:
+    network_part = network.resources(ctx)
+    identity = iam.resources()
+    items = [
+        *network_part,
+        *security_groups.resources(),
+        *[resource for resource in identity if resource.address != iam.SECRET_POLICY],
+        Repository(),
+        LogGroup(),
+        *database.resources(ctx),
+        *[resource for resource in identity if resource.address == iam.SECRET_POLICY],
+        *load_balancer.resources(ctx),
+        *compute.resources(ctx),
+    ]
+    _wait_for_users_of_leftover_subnets(items)
+    return items
+
+
+def _wait_for_users_of_leftover_subnets(items: list[Resource]) -> None:
+    """A subnet no longer wanted is deleted only after everything using it has let go."""
+    leftovers = [
+        item.address for item in items if isinstance(item, network.Subnet) and not item.wanted
+    ]
+    if not leftovers:
+        return
+    users = (
+        network.PUBLIC_RT,
+        network.PRIVATE_RT,
+        database.SUBNET_GROUP,
+        load_balancer.LOAD_BALANCER,
+        compute.AUTOSCALING_GROUP,
+    )
+    for item in items:
+        if item.address in users:
+            item.depends_on = (*item.depends_on, *leftovers)

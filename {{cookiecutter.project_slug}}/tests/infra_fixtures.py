@@ -1,0 +1,210 @@
+"""Fixtures of the deploy tool's tests: AWS is moto, in this process, with dummy credentials.
+
+Test modules load them with `pytest_plugins = ["infra_fixtures"]`. Nothing here can reach
+real AWS: the credentials are fake, AWS_ENDPOINT_URL and profiles are removed, and moto
+intercepts every call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra import aws, cli, engine, stack_file
+from infra.validation import StackSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+FAKE_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+REMOVED_ENVIRONMENT = (
+    "AWS_ENDPOINT_URL",
+    "AWS_PROFILE",
+    "AWS_REGION",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "IMAGE_TAG",
+)
+
+
+@contextlib.contextmanager
+def fake_aws() -> Iterator[None]:
+    """Dummy credentials, instant waits, and moto in place of AWS."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in REMOVED_ENVIRONMENT:
+            patch.delenv(name, raising=False)
+        for name, value in FAKE_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        patch.setattr(engine.Context, "poll_seconds", 0.0)
+        patch.setattr(engine.Context, "default_sleep", staticmethod(lambda _seconds: None))
+        with mock_aws():
+            yield
+
+
+@dataclasses.dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Project:
+    """A copy of the project's stack.toml and a way to run `python -m infra` on it."""
+
+    def __init__(self, directory: Path):
+        self.path = directory / "stack.toml"
+        shutil.copy(PROJECT_ROOT / "stack.toml", self.path)
+
+    @property
+    def settings(self) -> StackSettings:
+        return stack_file.load(self.path)
+
+    def set(self, key: str, value: str) -> None:
+        """Rewrite one `key = value` line of stack.toml (value as TOML)."""
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        for index, line in enumerate(lines):
+            if line.split("=")[0].strip() == key:
+                lines[index] = f"{key} = {value}"
+                break
+        else:
+            raise KeyError(key)
+        self.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def run(self, *args: str, capsys=None) -> Result:
+        code = cli.main([*args, "--config", str(self.path)])
+        if capsys is None:
+            return Result(code, "", "")
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+
+class Calls:
+    """Every AWS API call made, as (service, operation)."""
+
+    def __init__(self):
+        self.all: list[tuple[str, str]] = []
+
+    def __call__(self, service: str, operation: str, _params: dict) -> None:
+        self.all.append((service, operation))
+
+    @property
+    def mutating(self) -> list[tuple[str, str]]:
+        return [call for call in self.all if aws.is_mutating(call[1])]
+
+    def clear(self) -> None:
+        self.all.clear()
+
+
+@pytest.fixture
+def moto() -> Iterator[None]:
+    with fake_aws():
+        yield
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    return Project(tmp_path)
+
+
+@pytest.fixture
+def infra(project, capsys):
+    """Runs `python -m infra ARGS` on the test's stack.toml; returns code, stdout, stderr."""
+
+    def run(*args: str) -> Result:
+        return project.run(*args, capsys=capsys)
+
+    return run
+
+
+@pytest.fixture
+def calls() -> Iterator[Calls]:
+    recorder = Calls()
+    aws.call_observers.append(recorder)
+    yield recorder
+    aws.call_observers.remove(recorder)
+
+
+@pytest.fixture
+def instance_refreshes(moto) -> Iterator[list[dict]]:
+    """moto lacks StartInstanceRefresh: record each call's parameters and answer it."""
+    started: list[dict] = []
+
+    def answer(_service: str, operation: str, params: dict) -> dict | None:
+        if operation != "StartInstanceRefresh":
+            return None
+        started.append(params)
+        return {
+            "InstanceRefreshId": f"refresh-{len(started)}",
+            "ResponseMetadata": {"HTTPStatusCode": 200},
+        }
+
+    aws.call_observers.append(answer)
+    yield started
+    aws.call_observers.remove(answer)
+
+
+@pytest.fixture
+def deployed(moto, instance_refreshes, infra) -> Result:
+    result = infra("apply", "--auto-approve")
+    assert result.code == 0, result.err
+    return result
+
+
+@pytest.fixture(scope="module")
+def applied_stack(tmp_path_factory) -> Iterator[tuple[Project, str]]:
+    """One stack applied for a whole test module that only looks at it: (project, output)."""
+    with fake_aws():
+        project = Project(tmp_path_factory.mktemp("stack"))
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            code = project.run("apply", "--auto-approve").code
+        assert code == 0, output.getvalue()
+        yield project, output.getvalue()
+
+
+@pytest.fixture
+def aws_client(project):
+    """boto3 clients in the stack's region."""
+
+    def make(service: str):
+        return boto3.client(service, region_name=project.settings.aws_region)
+
+    return make
+
+
+@pytest.fixture
+def inject_failure():
+    """`inject_failure(operation, error, times=1)`: that AWS call raises `error`, `times` times."""
+    installed: list[Calls] = []
+
+    def install(operation: str, error: Exception, times: int = 1) -> dict:
+        seen = {"count": 0}
+
+        def observer(_service: str, name: str, _params: dict) -> None:
+            if name == operation and seen["count"] < times:
+                seen["count"] += 1
+                raise error
+
+        aws.call_observers.append(observer)
+        installed.append(observer)
+        return seen
+
+    yield install
+    for observer in installed:
+        aws.call_observers.remove(observer)

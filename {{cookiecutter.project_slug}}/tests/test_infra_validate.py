@@ -1,0 +1,45 @@
+"""`validate`: the shared settings rules, then the checks that need the AWS account."""
+
+from __future__ import annotations
+
+pytest_plugins = ["infra_fixtures"]
+
+
+def test_valid_settings_pass_every_check(moto, infra, calls):
+    result = infra("validate")
+    assert result.code == 0, result.out + result.err
+    for check in (
+        "region",
+        "credentials",
+        "availability zones",
+        "instance type",
+        "DB instance class",
+    ):
+        assert f"  ok   {check}" in result.out
+    assert calls.mutating == []
+
+
+def test_settings_problems_are_all_printed(moto, project, infra):
+    project.set("vpc_cidr", '"10.0.0.1/16"')
+    project.set("health_check_timeout_seconds", "60")
+    result = infra("validate")
+    assert result.code == 1
+    assert "vpc_cidr" in result.err and "health_check_timeout_seconds" in result.err
+
+
+def test_aws_problems_are_reported_per_check(moto, project, infra):
+    region = project.settings.aws_region
+    project.set("availability_zones", f'["{region}a", "{region}z"]')
+    result = infra("validate")
+    assert result.code == 1
+    assert f"  FAIL availability zones: Availability zone {region}z does not exist" in result.out
+    assert "  ok   credentials" in result.out
+
+
+def test_load_balancer_name_length_is_checked_before_aws(moto, project, infra, calls):
+    """AWS caps load balancer and target group names at 32 characters; moto takes any length."""
+    project.set("project_slug", '"a-very-long-project-name-here"')
+    result = infra("validate")
+    assert result.code == 1
+    assert "load balancer name" in result.err
+    assert calls.all == []
