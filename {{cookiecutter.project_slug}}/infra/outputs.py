@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from infra import compute, database, iam, load_balancer, network, security_groups
+from infra.alarm_topic import TOPIC
+from infra.dashboard import DASHBOARD, console_url
 from infra.engine import Context
 from infra.logs import LOG_GROUP
 from infra.plan_output import show
@@ -42,6 +44,10 @@ def collect(ctx: Context) -> dict:
         "autoscaling_group_name": get(compute.AUTOSCALING_GROUP, "name"),
         "instance_role_arn": get(iam.ROLE, "arn"),
         "log_group_name": get(LOG_GROUP, "name"),
+        "alarm_topic_arn": get(TOPIC, "arn"),
+        "dashboard_url": console_url(ctx.aws.region, get(DASHBOARD, "name"))
+        if get(DASHBOARD, "name")
+        else None,
         "aws_region": ctx.aws.region,
     }
 

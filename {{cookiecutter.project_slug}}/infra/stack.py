@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from infra import compute, database, iam, load_balancer, network, security_groups
+from infra import alarms, compute, database, iam, load_balancer, network, security_groups
+from infra.alarm_topic import AlarmEmailSubscription, AlarmTopic
+from infra.dashboard import Dashboard
 from infra.engine import Context, Resource
 from infra.logs import LogGroup
 from infra.registry import Repository
@@ -21,6 +23,10 @@ def resources(ctx: Context) -> list[Resource]:
         *[resource for resource in identity if resource.address == iam.SECRET_POLICY],
         *load_balancer.resources(ctx),
         *compute.resources(ctx),
+        AlarmTopic(),
+        AlarmEmailSubscription(),
+        *alarms.resources(),
+        Dashboard(),
     ]
     _wait_for_users_of_leftover_subnets(items)
     return items

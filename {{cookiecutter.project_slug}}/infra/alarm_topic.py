@@ -1,0 +1,100 @@
+"""Where alarms go: an SNS topic of the stack, and the e-mail subscription when one is set.
+
+The topic uses SNS's default encryption settings on purpose: CloudWatch cannot publish to
+a topic encrypted with the AWS managed key (its key policy does not admit CloudWatch), and
+a customer managed key costs money every month.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from infra import tags
+from infra.aws import is_not_found
+from infra.engine import UNKNOWN, Resource
+
+TOPIC = "aws_sns_topic.alarms"
+EMAIL_SUBSCRIPTION = "aws_sns_topic_subscription.alarm_email"
+PENDING = "PendingConfirmation"
+
+
+class AlarmTopic(Resource):
+    address = TOPIC
+
+    def read(self, ctx):
+        sns, arn = ctx.aws.client("sns"), ctx.aws.arn("sns", ctx.settings.name("alarms"))
+        try:
+            listed = sns.list_tags_for_resource(ResourceArn=arn)["Tags"]
+        except ClientError as error:
+            if is_not_found(error):
+                return None
+            raise
+        return {
+            "id": arn,
+            "arn": arn,
+            "name": ctx.settings.name("alarms"),
+            "tags": tags.ours(tags.from_list(listed), tags.stack_tags(ctx.settings)),
+        }
+
+    def desired(self, ctx):
+        return {"name": ctx.settings.name("alarms"), "tags": tags.stack_tags(ctx.settings)}
+
+    def create(self, ctx, desired):
+        # CreateTopic is idempotent for the same name and tags, so a retry cannot duplicate it.
+        ctx.aws.client("sns").create_topic(Name=desired["name"], Tags=tags.as_list(desired["tags"]))
+
+    def update(self, ctx, actual, desired, changes):
+        ctx.aws.client("sns").tag_resource(
+            ResourceArn=actual["arn"], Tags=tags.as_list(desired["tags"])
+        )
+
+    def delete(self, ctx, actual):
+        ctx.aws.client("sns").delete_topic(TopicArn=actual["arn"])
+
+
+class AlarmEmailSubscription(Resource):
+    """The alarm e-mail. AWS sends a confirmation link; alarms reach the inbox once clicked."""
+
+    address = EMAIL_SUBSCRIPTION
+    depends_on = (TOPIC,)
+
+    def read(self, ctx):
+        topic_arn = ctx.attr(TOPIC, "arn")
+        if topic_arn is UNKNOWN:
+            return None
+        sns = ctx.aws.client("sns")
+        pages = sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn)
+        email = [s for page in pages for s in page["Subscriptions"] if s["Protocol"] == "email"]
+        wanted = [s for s in email if s["Endpoint"] == ctx.settings.alarm_email]
+        # An unconfirmed subscription to an old address cannot be deleted; it lapses by itself.
+        others = [s for s in email if s["SubscriptionArn"] != PENDING]
+        subscription = next(iter(wanted or others), None)
+        if subscription is None:
+            return None
+        return {
+            "id": subscription["SubscriptionArn"],
+            "endpoint": subscription["Endpoint"],
+            "protocol": "email",
+        }
+
+    def desired(self, ctx):
+        if not ctx.settings.alarm_email:
+            return None
+        return {"endpoint": ctx.settings.alarm_email, "protocol": "email"}
+
+    def create(self, ctx, desired):
+        ctx.aws.client("sns").subscribe(
+            TopicArn=ctx.attr(TOPIC, "arn"), Protocol="email", Endpoint=desired["endpoint"]
+        )
+        ctx.out(f"{self.address}: check {desired['endpoint']} for AWS's confirmation e-mail")
+
+    def update(self, ctx, actual, desired, changes):
+        self.delete(ctx, actual)
+        self.create(ctx, desired)
+
+    def delete(self, ctx, actual):
+        if actual["id"] == PENDING:
+            # AWS cannot delete an unconfirmed subscription; it lapses by itself after 3 days.
+            ctx.out(f"{self.address}: unconfirmed, so AWS lets it lapse by itself")
+            return
+        ctx.aws.client("sns").unsubscribe(SubscriptionArn=actual["id"])
