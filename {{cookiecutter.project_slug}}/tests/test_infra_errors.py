@@ -28,8 +28,10 @@ def test_no_credentials(moto, infra, monkeypatch, command):
 
 
 def test_availability_zone_not_in_region(moto, project, infra):
-    region = project.settings.aws_region
-    project.set("availability_zones", f'["{region}a", "{region}z"]')
+    region, count = project.settings.aws_region, project.settings.az_count
+    # One zone per subnet pair, the last of which the region does not have.
+    zones = [f"{region}{letter}" for letter in "abcdefgh"[: count - 1]] + [f"{region}z"]
+    project.set("availability_zones", str(zones).replace("'", '"'))
     line = one_line_error(infra("plan"))
     assert line.startswith(f"Error: Availability zone {region}z does not exist in {region}")
     assert "fix availability_zones in stack.toml" in line

@@ -28,8 +28,10 @@ def test_settings_problems_are_all_printed(moto, project, infra):
 
 
 def test_aws_problems_are_reported_per_check(moto, project, infra):
-    region = project.settings.aws_region
-    project.set("availability_zones", f'["{region}a", "{region}z"]')
+    region, count = project.settings.aws_region, project.settings.az_count
+    # One zone per subnet pair, the last of which the region does not have.
+    zones = [f"{region}{letter}" for letter in "abcdefgh"[: count - 1]] + [f"{region}z"]
+    project.set("availability_zones", str(zones).replace("'", '"'))
     result = infra("validate")
     assert result.code == 1
     assert f"  FAIL availability zones: Availability zone {region}z does not exist" in result.out
