@@ -121,6 +121,24 @@ class EmbeddedPostgres:
     def socket_dir(self) -> str:
         return str(self._require().get_postmaster_info().socket_dir)
 
+    @property
+    def bin_dir(self) -> Path:
+        """The server's binaries: postgres, psql, pgbench..."""
+        return Path(self._require().bin_path)
+
+    @property
+    def version_string(self) -> str:
+        """The running server's version, such as "PostgreSQL 16.14"."""
+        import psycopg2
+
+        conn = psycopg2.connect(self.url())
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW server_version")
+                return f"PostgreSQL {cur.fetchone()[0].split()[0]}"
+        finally:
+            conn.close()
+
     def url(self, dbname: str = "postgres", user: str = "postgres") -> str:
         """A libpq URL for a database on this server (trust authentication, no password)."""
         return f"postgresql://{quote(user)}@/{quote(dbname)}?host={quote(self.socket_dir)}"
