@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 
 .DEFAULT_GOAL := help
-.PHONY: help install test demo lint clean
+.PHONY: help install test demo bench lint clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ test: install ## Run the whole template test suite: bakes, hooks, and every vari
 
 demo: install ## Bake the default project and show it working, with no AWS account
 	$(PYTHON) scripts/demo.py
+
+bench: install ## Time a bake and the whole test suite (writes BENCHMARKS.md)
+	$(PYTHON) scripts/bench.py
 
 lint: install ## Check the template's own Python
 	$(BIN)/ruff check hooks tests scripts local_extensions.py
