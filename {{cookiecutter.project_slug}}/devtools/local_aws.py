@@ -1,7 +1,7 @@
 """Deploy the stack to an emulated AWS on this machine: moto_server on 127.0.0.1.
 
     python -m devtools.local_aws up        start the emulator (if not running), print its env
-    python -m devtools.local_aws deploy    up, then `python -m infra apply` and `outputs` on it
+    python -m devtools.local_aws deploy    up, then `python -m infra apply` on it (it ends with the outputs)
     python -m devtools.local_aws destroy   `python -m infra destroy` on it, then stop it
     python -m devtools.local_aws down      stop the emulator (its state is lost)
 
@@ -178,8 +178,7 @@ def cmd_up() -> int:
 def cmd_deploy() -> int:
     port = start()["port"]
     print_environment(port)
-    code = infra(port, "apply", "--auto-approve")
-    return code or infra(port, "outputs")
+    return infra(port, "apply", "--auto-approve")
 
 
 def cmd_destroy() -> int:
