@@ -1,7 +1,7 @@
 """Deploy the stack to an emulated AWS on this machine: moto_server on 127.0.0.1.
 
     python -m devtools.local_aws up        start the emulator (if not running), print its env
-    python -m devtools.local_aws deploy    up, then `python -m infra apply` on it (it ends with the outputs)
+    python -m devtools.local_aws deploy    up, then `python -m infra apply` on it, with its outputs
     python -m devtools.local_aws destroy   `python -m infra destroy` on it, then stop it
     python -m devtools.local_aws down      stop the emulator (its state is lost)
 
