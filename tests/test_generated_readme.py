@@ -1,0 +1,182 @@
+"""The generated README shows the stack that was asked for, and its answers can be replayed.
+
+The diagram, the security table and the cost table are rendered from the answers, so each is
+checked against the variants that change them (other CIDRs and zones, another region and
+port, three zones). The cost numbers are checked against the generated project's own price
+table, `infra/costs.py`, run on the generated `stack.toml`: one source of numbers.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE_ROOT, bake_ok
+from cookiecutter.main import cookiecutter
+from variants import VARIANTS
+
+ESTIMATE = """
+import json
+from infra.costs import monthly_estimate, total
+from infra.stack_file import load
+items = monthly_estimate(load())
+print(json.dumps({"items": items, "total": total(items)}))
+"""
+
+
+def section(readme: str, heading: str) -> str:
+    start = readme.index(f"\n## {heading}\n")
+    end = readme.find("\n## ", start + 1)
+    return readme[start : end if end != -1 else None]
+
+
+def mermaid(readme: str) -> str:
+    match = re.search(r"```mermaid\n(.*?)\n```", readme, re.DOTALL)
+    assert match, "no mermaid block"
+    return match.group(1)
+
+
+def table_rows(text: str, first_header: str) -> list[list[str]]:
+    """The rows of the Markdown table whose first header cell is `first_header`."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def check_mermaid_structure(diagram: str) -> None:
+    """What a Mermaid flowchart parser would reject: unbalanced blocks, unknown nodes."""
+    lines = [line.strip() for line in diagram.splitlines() if line.strip()]
+    assert lines[0] == "flowchart TB"
+    depth, defined, edges = 0, set(), []
+    for line in lines[1:]:
+        if line.startswith("subgraph "):
+            depth += 1
+            name = re.match(r"subgraph (\w+)\[\"[^\"]*\"\]$", line)
+            assert name, f"subgraph without an id and a quoted title: {line}"
+            assert name.group(1) not in defined, f"id used twice: {line}"
+            defined.add(name.group(1))
+        elif line == "end":
+            depth -= 1
+            assert depth >= 0, "end without subgraph"
+        elif "-->" in line:
+            edges.append(line)
+        else:
+            node = re.match(r"(\w+)(\(\(|\[\(|\[\")", line)
+            assert node, f"not a node definition: {line}"
+            assert node.group(1) not in defined, f"node defined twice: {line}"
+            defined.add(node.group(1))
+            assert line.count('"') % 2 == 0, f"unbalanced quotes: {line}"
+    assert depth == 0, "a subgraph is not closed"
+    for edge in edges:
+        for node in re.sub(r'\|"[^"]*"\|', " ", edge).replace("-->", " ").split():
+            assert node in defined, f"edge to an undefined node {node!r}: {edge}"
+
+
+def baked_readme(result) -> str:
+    return (Path(result.project_path) / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["defaults", "three-azs", "other-region-and-cidrs"])
+def test_the_diagram_and_the_security_table_show_the_answers(cookies, name):
+    answers = VARIANTS[name]
+    result = bake_ok(cookies, **answers)
+    context, readme = result.context, baked_readme(result)
+    diagram = mermaid(readme)
+    check_mermaid_structure(diagram)
+
+    public = context["public_subnet_cidrs"].split(",")
+    private = context["private_subnet_cidrs"].split(",")
+    zones = [zone for zone in context["availability_zones"].split(",") if zone]
+    assert f'region["AWS region {context["aws_region"]}"]' in diagram
+    assert f'vpc["VPC {context["vpc_cidr"]}"]' in diagram
+    for index, (pub, priv) in enumerate(zip(public, private, strict=True)):
+        assert f'pub{index}["public subnet {pub}"]' in diagram
+        assert f'priv{index}["private subnet {priv}"]' in diagram
+        zone = zones[index] if zones else f"AZ {index + 1} (picked at deploy time)"
+        assert f'az{index}["{zone}"]' in diagram
+        assert f'alb -->|"HTTP {context["app_port"]}"| app{index}' in diagram
+    assert f"az{len(public)}" not in diagram
+    assert diagram.count("[(") == 1, "one database node"
+    assert f"({context['app_instance_type']})" in diagram
+    assert f"({context['db_instance_class']})" in diagram
+
+    rows = table_rows(section(readme, "Architecture"), "Who")
+    assert ["the load balancer", "the app instances", context["app_port"]] in rows
+    assert ["anyone on the internet", "the load balancer", "80"] in rows
+    assert ["the app instances", "the database", "5432"] in rows
+
+
+@pytest.mark.parametrize("name", ["defaults", "three-azs", "other-region-and-cidrs"])
+def test_the_cost_table_lists_what_plan_prints_with_its_numbers(cookies, name):
+    result = bake_ok(cookies, **VARIANTS[name])
+    project = Path(result.project_path)
+    estimate = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", ESTIMATE],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    rows = table_rows(section(baked_readme(result), "What it costs"), "Item, as `plan` prints it")
+    priced = [row for row in rows if not row[0].startswith("**")]
+    assert [row[0] for row in priced] == [item for item, _, _ in estimate["items"]]
+    if name == "defaults":
+        assert [float(row[1]) for row in priced] == [amount for _, amount, _ in estimate["items"]]
+        assert rows[-1][:2] == ["**total**", f"**{estimate['total']:.2f}**"]
+        cost_text = section(baked_readme(result), "What it costs")
+        assert f"about **${estimate['total']:.0f} per month** in ap-south-1" in cost_text
+    else:
+        # Other sizes or regions: the README sends the reader to `plan`, never to a stale number.
+        assert all(row[1] == "see `plan`" for row in priced)
+        assert "**total**" not in rows[-1][0]
+
+
+def answers_file(result) -> dict:
+    return json.loads((Path(result.project_path) / ".cookiecutter.json").read_text())
+
+
+def test_the_answers_file_holds_the_answers_and_no_private_keys(cookies):
+    result = bake_ok(cookies, **VARIANTS["other-region-and-cidrs"])
+    answers = answers_file(result)
+    assert list(answers) == ["cookiecutter"]
+    saved = answers["cookiecutter"]
+    assert not [key for key in saved if key.startswith("_")]
+    assert str(TEMPLATE_ROOT) not in json.dumps(saved)
+    public = {key: value for key, value in result.context.items() if not key.startswith("_")}
+    assert saved == public
+
+
+def test_the_answers_file_bakes_the_same_stack_again(cookies):
+    first = bake_ok(cookies, **VARIANTS["three-azs"])
+    again = bake_ok(cookies, **answers_file(first)["cookiecutter"])
+    for name in ("stack.toml", "README.md", ".cookiecutter.json"):
+        assert (Path(again.project_path) / name).read_text() == (
+            Path(first.project_path) / name
+        ).read_text(), name
+
+
+def test_cookiecutter_replay_file_accepts_the_answers_file(cookies, tmp_path):
+    first = bake_ok(cookies, **VARIANTS["other-region-and-cidrs"])
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {tmp_path / 'cookiecutters'}\nreplay_dir: {tmp_path / 'replay'}\n"
+    )
+    output = tmp_path / "regenerated"
+    project = cookiecutter(
+        str(TEMPLATE_ROOT),
+        replay=str(Path(first.project_path) / ".cookiecutter.json"),
+        output_dir=str(output),
+        config_file=str(config),
+    )
+    assert (Path(project) / "stack.toml").read_text() == (
+        Path(first.project_path) / "stack.toml"
+    ).read_text()

@@ -1,0 +1,186 @@
+"""What the stack costs per month while it runs: the one table of prices this project has.
+
+`python -m infra plan` ends with `render_estimate(settings)`, and README.md explains the same
+items. Prices are on-demand list prices in USD for Linux, Single-AZ, in the regions below,
+for the sizes the template offers by default. A region or size not in the table is reported
+as "price unknown for X in Y", never guessed; add it here from the AWS pricing pages.
+
+Sources (compiled on PRICES_AS_OF; AWS changes prices, so check before you rely on them):
+- EC2, EBS gp3, RDS, Application Load Balancer, public IPv4: the AWS Price List (the offer
+  files behind aws.amazon.com/ec2/pricing, /rds/postgresql/pricing, /elasticloadbalancing/
+  pricing and /vpc/pricing), as quoted line by line ("$0.0104 per On Demand Linux t3.micro
+  Instance Hour") in public price-list extracts and bills. ap-south-1 RDS and EC2 prices were
+  found only in third-party price tables (two independent ones agreeing), not in a quoted
+  AWS price-list line: check them on the AWS pages first.
+- Secrets Manager: aws.amazon.com/secrets-manager/pricing ($0.40 per secret per month).
+Not priced (usage-based, small for a student project, or free-tier): load balancer capacity
+units (LCUs), data transfer out, CloudWatch alarms, dashboard, logs and metrics, ECR image
+storage, SNS e-mails, backup storage beyond the free allocation, KMS API calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from infra.validation import StackSettings
+
+PRICES_AS_OF = "2026-11-26"
+HOURS_PER_MONTH = 730  # the AWS Pricing Calculator's month
+# Keep in step with infra/compute.py (ROOT_VOLUME_GB); a test checks they agree.
+APP_ROOT_VOLUME_GB = 16
+NOT_INCLUDED = (
+    "load balancer capacity units (LCUs), data transfer out, CloudWatch alarms, dashboard "
+    "and logs, ECR image storage, backups beyond the free allocation, and VPC flow logs "
+    "or load balancer access logs when they are turned on"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class RegionPrices:
+    """USD list prices of one region; None where no trustworthy source was found."""
+
+    instance_hour: Mapping[str, float]  # EC2 on-demand Linux, per instance-hour
+    db_instance_hour: Mapping[str, float]  # RDS for PostgreSQL, Single-AZ, per hour
+    ebs_gp3_gb_month: float | None
+    rds_gp3_gb_month: float | None  # RDS for PostgreSQL gp3 storage, Single-AZ
+    alb_hour: float | None  # Application Load Balancer, per load balancer-hour
+    public_ipv4_hour: float | None  # per in-use public IPv4 address
+    secret_month: float | None  # Secrets Manager, per secret
+
+
+PRICES: dict[str, RegionPrices] = {
+    "ap-south-1": RegionPrices(
+        instance_hour={"t3.micro": 0.0112},
+        db_instance_hour={"db.t3.micro": 0.021},
+        ebs_gp3_gb_month=0.0912,
+        rds_gp3_gb_month=0.131,
+        alb_hour=0.0239,
+        public_ipv4_hour=0.005,
+        secret_month=0.40,
+    ),
+    "us-east-1": RegionPrices(
+        instance_hour={"t3.micro": 0.0104},
+        db_instance_hour={"db.t3.micro": 0.018},
+        ebs_gp3_gb_month=0.08,
+        rds_gp3_gb_month=0.115,
+        alb_hour=0.0225,
+        public_ipv4_hour=0.005,
+        secret_month=0.40,
+    ),
+    "eu-west-1": RegionPrices(
+        instance_hour={"t3.micro": 0.0114},
+        db_instance_hour={},  # no quoted source found: see the RDS pricing page
+        ebs_gp3_gb_month=0.088,
+        rds_gp3_gb_month=None,  # no quoted source found: see the RDS pricing page
+        alb_hour=0.0252,
+        public_ipv4_hour=0.005,
+        secret_month=0.40,
+    ),
+}
+
+Item = tuple[str, float | None, str]
+
+
+def _unknown(what: str, region: str) -> str:
+    return f"price unknown for {what} in {region}"
+
+
+def monthly_estimate(settings: StackSettings) -> list[Item]:
+    """(item, USD per month or None, note) for everything that costs money while it runs."""
+    region = settings.aws_region
+    prices = PRICES.get(region)
+    instances = settings.app_desired_capacity
+    zones = settings.az_count
+    app_type, db_class = settings.app_instance_type, settings.db_instance_class
+
+    def priced(amount: float | None, count: float, what: str) -> tuple[float | None, str]:
+        if amount is None:
+            return None, _unknown(what, region)
+        return round(amount * count, 2), ""
+
+    def hourly(table: Mapping[str, float], key: str, count: int) -> tuple[float | None, str]:
+        return priced(table.get(key), count * HOURS_PER_MONTH, key)
+
+    if prices is None:
+        prices = RegionPrices({}, {}, None, None, None, None, None)
+    # Only Single-AZ prices are in the table: a Multi-AZ database is reported, not guessed.
+    multi_az = bool(getattr(settings, "db_multi_az", False))
+    deployment = "Multi-AZ" if multi_az else "Single-AZ"
+    prefix = "Multi-AZ " if multi_az else ""
+    db_hour = None if multi_az else prices.db_instance_hour.get(db_class)
+    db_storage = None if multi_az else prices.rds_gp3_gb_month
+    items: list[tuple[str, tuple[float | None, str], str]] = [
+        (
+            f"app instances: {instances} x {app_type}",
+            hourly(prices.instance_hour, app_type, instances),
+            f"on-demand Linux; the group may run {settings.app_min_size} to "
+            f"{settings.app_max_size}",
+        ),
+        (
+            f"app disks: {instances} x {APP_ROOT_VOLUME_GB} GB gp3",
+            priced(prices.ebs_gp3_gb_month, instances * APP_ROOT_VOLUME_GB, "EBS gp3 storage"),
+            "one encrypted root volume per instance",
+        ),
+        (
+            f"app public IPv4 addresses: {instances}",
+            priced(prices.public_ipv4_hour, instances * HOURS_PER_MONTH, "public IPv4"),
+            "the instances pull their image without a NAT gateway",
+        ),
+        (
+            "load balancer (ALB)",
+            priced(prices.alb_hour, HOURS_PER_MONTH, "Application Load Balancer"),
+            "plus LCUs by traffic, not included",
+        ),
+        (
+            f"load balancer public IPv4 addresses: {zones}",
+            priced(prices.public_ipv4_hour, zones * HOURS_PER_MONTH, "public IPv4"),
+            "at least one per availability zone",
+        ),
+        (
+            f"database: {db_class}, {deployment}",
+            priced(db_hour, HOURS_PER_MONTH, f"{prefix}{db_class}"),
+            "RDS for PostgreSQL",
+        ),
+        (
+            f"database storage: {settings.db_allocated_storage_gb} GB gp3",
+            priced(db_storage, settings.db_allocated_storage_gb, f"{prefix}RDS gp3 storage"),
+            "backups up to this size are free",
+        ),
+        (
+            "database password secret",
+            priced(prices.secret_month, 1, "Secrets Manager"),
+            "managed by RDS in Secrets Manager",
+        ),
+    ]
+    return [(item, amount, unknown or note) for item, (amount, unknown), note in items]
+
+
+def total(items: list[Item]) -> float:
+    return round(sum(amount for _, amount, _ in items if amount is not None), 2)
+
+
+def render_estimate(settings: StackSettings) -> list[str]:
+    """The lines that end `plan`: each item, then one summary line."""
+    items = monthly_estimate(settings)
+    width = max(len(item) for item, _, _ in items)
+    lines = ["", "Estimated monthly cost while the stack runs (on-demand, before free tier):"]
+    for item, amount, note in items:
+        shown = f"${amount:.2f}" if amount is not None else "?"
+        shown = f"{shown:>8}"
+        lines.append(f"  {item:<{width}}  {shown}  {note}")
+    lines.append(f"  Not included: {NOT_INCLUDED}.")
+    unknown = sum(amount is None for _, amount, _ in items)
+    region = settings.aws_region
+    if unknown == len(items):
+        lines.append(
+            f"Estimated cost of this stack: unknown: no prices for {region} in "
+            "infra/costs.py (see README)"
+        )
+        return lines
+    extra = f", plus {unknown} item(s) of unknown price" if unknown else ""
+    lines.append(
+        f"Estimated cost of this stack: about ${total(items):.0f} per month in {region}"
+        f"{extra} (prices of {PRICES_AS_OF}; see README)"
+    )
+    return lines

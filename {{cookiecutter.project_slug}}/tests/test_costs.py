@@ -1,0 +1,109 @@
+"""The cost estimate that ends `plan`: pure arithmetic on stack.toml, no AWS."""
+
+import dataclasses
+import re
+
+import pytest
+
+from infra import compute, costs
+from infra.stack_file import load
+
+
+@pytest.fixture
+def settings():
+    return load()
+
+
+def with_values(settings, **changes):
+    return dataclasses.replace(settings, **changes)
+
+
+def test_a_priced_region_gives_a_positive_total_with_every_item_known(settings):
+    settings = with_values(settings, aws_region="ap-south-1", app_instance_type="t3.micro")
+    settings = with_values(settings, db_instance_class="db.t3.micro")
+    items = costs.monthly_estimate(settings)
+    assert all(amount is not None and amount > 0 for _, amount, _ in items), items
+    assert costs.total(items) > 0
+
+
+def test_the_default_stack_is_priced_from_the_table(settings):
+    """1 x t3.micro in ap-south-1, worked out by hand from PRICES."""
+    settings = with_values(
+        settings,
+        aws_region="ap-south-1",
+        app_instance_type="t3.micro",
+        app_desired_capacity=1,
+        db_instance_class="db.t3.micro",
+        db_allocated_storage_gb=20,
+        public_subnet_cidrs=("10.0.1.0/24", "10.0.4.0/24"),
+    )
+    amounts = dict((item, amount) for item, amount, _ in costs.monthly_estimate(settings))
+    assert amounts["app instances: 1 x t3.micro"] == round(0.0112 * 730, 2)
+    assert amounts["load balancer (ALB)"] == round(0.0239 * 730, 2)
+    assert amounts["load balancer public IPv4 addresses: 2"] == round(2 * 0.005 * 730, 2)
+    assert amounts["database storage: 20 GB gp3"] == round(20 * 0.131, 2)
+
+
+def test_counts_scale_the_items(settings):
+    one = costs.monthly_estimate(with_values(settings, aws_region="us-east-1"))
+    three = costs.monthly_estimate(
+        with_values(settings, aws_region="us-east-1", app_desired_capacity=3)
+    )
+    assert three[0][1] == pytest.approx(3 * one[0][1] / settings.app_desired_capacity, abs=0.02)
+
+
+def test_an_unknown_instance_type_is_none_with_a_note_not_a_guess(settings):
+    settings = with_values(settings, aws_region="us-east-1", app_instance_type="m7i.48xlarge")
+    item, amount, note = costs.monthly_estimate(settings)[0]
+    assert item == f"app instances: {settings.app_desired_capacity} x m7i.48xlarge"
+    assert amount is None
+    assert note == "price unknown for m7i.48xlarge in us-east-1"
+    assert "plus 1 item(s) of unknown price" in costs.render_estimate(settings)[-1]
+
+
+def test_an_unknown_region_prices_nothing(settings):
+    settings = with_values(settings, aws_region="sa-east-1")
+    items = costs.monthly_estimate(settings)
+    assert all(amount is None for _, amount, _ in items)
+    assert all("in sa-east-1" in note for _, _, note in items)
+    assert costs.render_estimate(settings)[-1] == (
+        "Estimated cost of this stack: unknown: no prices for sa-east-1 in infra/costs.py "
+        "(see README)"
+    )
+
+
+def test_the_plan_ending_line(settings):
+    settings = with_values(settings, aws_region="us-east-1", app_instance_type="t3.micro")
+    settings = with_values(settings, db_instance_class="db.t3.micro")
+    lines = costs.render_estimate(settings)
+    expected = round(costs.total(costs.monthly_estimate(settings)))
+    assert re.fullmatch(
+        r"Estimated cost of this stack: about \$(\d+) per month in us-east-1 "
+        r"\(prices of \d{4}-\d{2}-\d{2}; see README\)",
+        lines[-1],
+    )
+    assert f"about ${expected} per month" in lines[-1]
+    assert costs.PRICES_AS_OF in lines[-1]
+    assert any(line.strip().startswith("Not included:") for line in lines)
+
+
+def test_every_region_in_the_table_is_a_real_region_name_and_prices_are_positive():
+    for region, prices in costs.PRICES.items():
+        assert re.fullmatch(r"[a-z]{2}-[a-z]+-\d", region)
+        for table in (prices.instance_hour, prices.db_instance_hour):
+            assert all(price > 0 for price in table.values())
+
+
+def test_the_disk_size_matches_what_the_launch_template_asks_for():
+    assert costs.APP_ROOT_VOLUME_GB == compute.ROOT_VOLUME_GB
+
+
+@pytest.mark.skipif(
+    not hasattr(costs.StackSettings, "db_multi_az"), reason="no db_multi_az setting"
+)
+def test_a_multi_az_database_is_reported_not_guessed(settings):
+    settings = with_values(settings, aws_region="ap-south-1", db_multi_az=True)
+    amounts = {item: (amount, note) for item, amount, note in costs.monthly_estimate(settings)}
+    amount, note = amounts[f"database: {settings.db_instance_class}, Multi-AZ"]
+    assert amount is None
+    assert note == f"price unknown for Multi-AZ {settings.db_instance_class} in ap-south-1"
