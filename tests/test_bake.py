@@ -57,6 +57,11 @@ EVERY_ANSWER_CHANGED = {
     "health_check_success_codes": "200-204",
     "log_retention_days": "90",
     "alarm_email": "ops@example.com",
+    "db_multi_az": "yes",
+    "db_deletion_protection": "yes",
+    "db_performance_insights": "yes",
+    "vpc_flow_logs": "yes",
+    "alb_access_logs": "yes",
 }
 
 # Answers that shape the repository but are no deploy parameter.
@@ -113,6 +118,8 @@ def test_every_answer_reaches_the_generated_project(bake):
         given = EVERY_ANSWER_CHANGED[key]
         if isinstance(value, list):
             assert value == given.split(","), key
+        elif isinstance(value, bool):  # an option: a TOML switch from a yes/no answer
+            assert value is (given in ("yes", "true")), key
         else:
             assert str(value) == given, key
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())

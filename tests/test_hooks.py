@@ -17,6 +17,11 @@ def load_hook(name):
 
 # (variable, bad value, a fragment of the explanation); other answers keep their defaults.
 INVALID_ANSWERS = [
+    ("db_multi_az", "maybe", "must be yes, no, true or false"),
+    ("db_deletion_protection", "on", "must be yes, no, true or false"),
+    ("db_performance_insights", "1", "must be yes, no, true or false"),
+    ("vpc_flow_logs", "", "must be yes, no, true or false"),
+    ("alb_access_logs", "y e s", "must be yes, no, true or false"),
     ("project_name", "", "must not be empty"),
     ("project_name", "Line one\nline two", "one line"),
     ("project_slug", "Visit-Counter", "lowercase"),

@@ -24,6 +24,17 @@ VARIANTS: dict[str, dict[str, str]] = {
         "app_desired_capacity": "3",
         "app_max_size": "6",
     },
+    "hardened": {
+        "project_name": "Hardened",
+        "app_min_size": "2",
+        "app_desired_capacity": "2",
+        "app_max_size": "4",
+        "db_multi_az": "yes",
+        "db_deletion_protection": "yes",
+        "db_performance_insights": "yes",
+        "vpc_flow_logs": "yes",
+        "alb_access_logs": "yes",
+    },
 }
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ DB_INSTANCE = "aws_db_instance.main"
 # Every client must use TLS; the app connects with sslmode=require.
 PARAMETERS = {"rds.force_ssl": "1"}
 LOG_EXPORTS = ("postgresql", "upgrade")
+# Performance Insights keeps 7 days of data for free; longer retention is billed.
+PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
 REPLACE_DB = (
     "Replacing the database would lose its data: change it back in stack.toml, or "
     "take a snapshot and run `python -m infra destroy`, then apply."
@@ -252,6 +254,8 @@ class DbInstance(Resource):
             "copy_tags_to_snapshot": db.get("CopyTagsToSnapshot"),
             "auto_minor_version_upgrade": db.get("AutoMinorVersionUpgrade"),
             "deletion_protection": db.get("DeletionProtection"),
+            "multi_az": db.get("MultiAZ"),
+            "performance_insights": self._performance_insights(ctx, db),
             "cloudwatch_logs_exports": tuple(sorted(db.get("EnabledCloudwatchLogsExports", []))),
             "subnet_group": (db.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
             "parameter_group": ",".join(
@@ -281,7 +285,9 @@ class DbInstance(Resource):
             "backup_retention_days": settings.db_backup_retention_days,
             "copy_tags_to_snapshot": True,
             "auto_minor_version_upgrade": True,
-            "deletion_protection": False,
+            "deletion_protection": settings.db_deletion_protection,
+            "multi_az": settings.db_multi_az,
+            "performance_insights": settings.db_performance_insights,
             "cloudwatch_logs_exports": LOG_EXPORTS,
             "subnet_group": settings.name("db"),
             "parameter_group": ctx.attr(PARAMETER_GROUP, "name"),
@@ -305,7 +311,8 @@ class DbInstance(Resource):
             DBParameterGroupName=desired["parameter_group"],
             VpcSecurityGroupIds=list(desired["security_group_ids"]),
             PubliclyAccessible=False,
-            MultiAZ=False,
+            MultiAZ=desired["multi_az"],
+            **self._performance_insights_arguments(desired["performance_insights"]),
             BackupRetentionPeriod=desired["backup_retention_days"],
             CopyTagsToSnapshot=True,
             AutoMinorVersionUpgrade=True,
@@ -314,6 +321,23 @@ class DbInstance(Resource):
             Tags=tags.as_list(desired["tags"]),
         )
         self._wait_available(ctx, "creating")
+
+    @staticmethod
+    def _performance_insights(ctx, db: dict) -> bool:
+        # AWS always reports it; an endpoint that does not (moto) is taken at its word,
+        # since create and modify pass it explicitly.
+        if "PerformanceInsightsEnabled" not in db:
+            return ctx.settings.db_performance_insights
+        return bool(db["PerformanceInsightsEnabled"])
+
+    @staticmethod
+    def _performance_insights_arguments(enabled: bool) -> dict:
+        if not enabled:
+            return {"EnablePerformanceInsights": False}
+        return {
+            "EnablePerformanceInsights": True,
+            "PerformanceInsightsRetentionPeriod": PERFORMANCE_INSIGHTS_RETENTION_DAYS,
+        }
 
     def _wait_available(self, ctx, verb):
         def available() -> bool:
@@ -334,9 +358,12 @@ class DbInstance(Resource):
             "copy_tags_to_snapshot": "CopyTagsToSnapshot",
             "auto_minor_version_upgrade": "AutoMinorVersionUpgrade",
             "deletion_protection": "DeletionProtection",
+            "multi_az": "MultiAZ",
             "parameter_group": "DBParameterGroupName",
         }
         modify = {fields[c.attribute]: c.new for c in changes if c.attribute in fields}
+        if any(c.attribute == "performance_insights" for c in changes):
+            modify.update(self._performance_insights_arguments(desired["performance_insights"]))
         if any(c.attribute == "security_group_ids" for c in changes):
             modify["VpcSecurityGroupIds"] = list(desired["security_group_ids"])
         if any(c.attribute == "manage_master_user_password" for c in changes):
@@ -355,12 +382,15 @@ class DbInstance(Resource):
             self._wait_available(ctx, "modifying")
         converge_rds_tags(ctx, actual, desired)
 
-    def delete(self, ctx, actual):
+    def check_destroy(self, ctx, actual):
         if actual.get("deletion_protection"):
             raise DeployError(
-                f"{self.address} has deletion protection on: turn it off in the RDS "
-                "console (Modify > Deletion protection), then run destroy again."
+                f"{self.address} has deletion protection on, so nothing was destroyed: set "
+                "db_deletion_protection = false in stack.toml, run `python -m infra apply`, "
+                "then destroy again."
             )
+
+    def delete(self, ctx, actual):
         if actual["status"] != "deleting":
             if ctx.skip_final_snapshot:
                 options = {"SkipFinalSnapshot": True}

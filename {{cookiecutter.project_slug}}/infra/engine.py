@@ -145,6 +145,9 @@ class Resource:
     def delete(self, ctx: Context, actual: dict) -> None:
         raise NotImplementedError
 
+    def check_destroy(self, ctx: Context, actual: dict) -> None:
+        """Raise DeployError when destroy must not start, before anything is deleted."""
+
     def resource_id(self, actual: dict) -> str:
         return str(actual.get("id", ""))
 
@@ -298,8 +301,17 @@ def _apply_one(ctx: Context, action: Action) -> str:
     return NOOP
 
 
+def check_destroy(ctx: Context, resources: list[Resource]) -> None:
+    """Raise the first refusal (e.g. deletion protection) of what exists, deleting nothing."""
+    for resource in resources:
+        actual = ctx.state.get(resource.address)
+        if actual is not None:
+            resource.check_destroy(ctx, actual)
+
+
 def destroy(ctx: Context, resources: list[Resource]) -> int:
     """Delete what exists, each resource after everything that depends on it."""
+    check_destroy(ctx, resources)  # every refusal comes before the first deletion
     existing = [r for r in resources if ctx.state.get(r.address) is not None]
     addresses = {r.address for r in existing}
     dependents: dict[str, list[str]] = {address: [] for address in addresses}

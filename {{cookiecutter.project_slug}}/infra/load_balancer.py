@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra import tags
+from infra import access_logs, tags
 from infra.database import require_two_zones
 from infra.engine import UNKNOWN, Context, Resource
 from infra.network import IGW, VPC, only_one, subnet_address
@@ -12,7 +12,18 @@ LOAD_BALANCER = "aws_lb.main"
 TARGET_GROUP = "aws_lb_target_group.app"
 LISTENER = "aws_lb_listener.http"
 ATTRIBUTES = {"routing.http.drop_invalid_header_fields.enabled": "true"}
+ACCESS_LOGS_ENABLED = "access_logs.s3.enabled"
 REPLACE_LB = "Change it back in stack.toml, or run `python -m infra destroy` and then apply."
+
+
+def attributes(ctx: Context) -> dict[str, str]:
+    """The attributes we manage; the access log ones follow the `alb_access_logs` option."""
+    wanted = {**ATTRIBUTES, ACCESS_LOGS_ENABLED: "false"}
+    if ctx.settings.alb_access_logs:
+        wanted[ACCESS_LOGS_ENABLED] = "true"
+        wanted["access_logs.s3.bucket"] = access_logs.bucket_name(ctx)
+        wanted["access_logs.s3.prefix"] = access_logs.PREFIX
+    return wanted
 
 
 def elb_tags(ctx: Context, arn: str) -> dict:
@@ -32,7 +43,8 @@ class LoadBalancer(Resource):
 
     def __init__(self, subnet_count: int):
         self.subnets = [subnet_address("public", index) for index in range(subnet_count)]
-        self.depends_on = (IGW, group_address("alb"), *self.subnets)
+        # AWS checks that it may write to the log bucket when access logs are turned on.
+        self.depends_on = (IGW, group_address("alb"), access_logs.BUCKET, *self.subnets)
 
     def read(self, ctx):
         # Found by name and tags: AWS refuses a second ALB with one name, but moto creates it.
@@ -48,7 +60,7 @@ class LoadBalancer(Resource):
         if lb is None:
             return None
         arn = lb["LoadBalancerArn"]
-        attributes = {
+        found_attributes = {
             a["Key"]: a["Value"]
             for a in ctx.aws.elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)[
                 "Attributes"
@@ -64,7 +76,7 @@ class LoadBalancer(Resource):
             "type": lb["Type"],
             "subnet_ids": tuple(sorted(z["SubnetId"] for z in lb["AvailabilityZones"])),
             "security_group_ids": tuple(sorted(lb.get("SecurityGroups", []))),
-            "attributes": {key: attributes.get(key) for key in ATTRIBUTES},
+            "attributes": {key: found_attributes.get(key) for key in attributes(ctx)},
             "tags": tags.ours(elb_tags(ctx, arn), tags.stack_tags(ctx.settings)),
         }
 
@@ -77,7 +89,7 @@ class LoadBalancer(Resource):
             "type": "application",
             "subnet_ids": UNKNOWN if UNKNOWN in subnet_ids else tuple(sorted(subnet_ids)),
             "security_group_ids": UNKNOWN if sg is UNKNOWN else (sg,),
-            "attributes": dict(ATTRIBUTES),
+            "attributes": attributes(ctx),
             "tags": tags.stack_tags(ctx.settings),
         }
 
@@ -98,7 +110,7 @@ class LoadBalancer(Resource):
             IpAddressType="ipv4",
             Tags=tags.as_list(desired["tags"]),
         )["LoadBalancers"][0]["LoadBalancerArn"]
-        self._set_attributes(ctx, arn)
+        self._set_attributes(ctx, arn, desired["attributes"])
 
         def active() -> bool:
             lb = elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
@@ -106,10 +118,10 @@ class LoadBalancer(Resource):
 
         ctx.wait(self.address, "creating", active, timeout_seconds=900)
 
-    def _set_attributes(self, ctx, arn):
+    def _set_attributes(self, ctx, arn, wanted: dict[str, str]):
         ctx.aws.elbv2.modify_load_balancer_attributes(
             LoadBalancerArn=arn,
-            Attributes=[{"Key": key, "Value": value} for key, value in ATTRIBUTES.items()],
+            Attributes=[{"Key": key, "Value": value} for key, value in wanted.items()],
         )
 
     def update(self, ctx, actual, desired, changes):
@@ -122,7 +134,7 @@ class LoadBalancer(Resource):
                 LoadBalancerArn=arn, SecurityGroups=list(desired["security_group_ids"])
             )
         if actual["attributes"] != desired["attributes"]:
-            self._set_attributes(ctx, arn)
+            self._set_attributes(ctx, arn, desired["attributes"])
         converge_elb_tags(ctx, actual, desired)
 
     def delete(self, ctx, actual):

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from infra import alarms, compute, database, iam, load_balancer, network, security_groups
+from infra import (
+    access_logs,
+    alarms,
+    compute,
+    database,
+    flow_logs,
+    iam,
+    load_balancer,
+    network,
+    security_groups,
+)
 from infra.alarm_topic import AlarmEmailSubscription, AlarmTopic
 from infra.dashboard import Dashboard
 from infra.engine import Context, Resource
@@ -17,10 +27,12 @@ def resources(ctx: Context) -> list[Resource]:
         *network_part,
         *security_groups.resources(),
         *[resource for resource in identity if resource.address != iam.SECRET_POLICY],
+        *flow_logs.resources(),
         Repository(),
         LogGroup(),
         *database.resources(ctx),
         *[resource for resource in identity if resource.address == iam.SECRET_POLICY],
+        *access_logs.resources(),
         *load_balancer.resources(ctx),
         *compute.resources(ctx),
         AlarmTopic(),

@@ -69,6 +69,12 @@ class StackSettings:
     alarm_db_cpu_percent: int = 80
     alarm_db_free_storage_percent: int = 10
     alarm_db_connections_percent: int = 80
+    # Optional components, off unless chosen; each is a switch in stack.toml.
+    db_multi_az: bool = False
+    db_deletion_protection: bool = False
+    db_performance_insights: bool = False
+    vpc_flow_logs: bool = False
+    alb_access_logs: bool = False
 
     @property
     def az_count(self) -> int:
@@ -85,6 +91,9 @@ NAME_LIMITS = (
     ("target group", "tg", 32),
     ("RDS instance identifier", "db", 63),
     ("IAM role", "deploy-role", 64),
+    ("IAM role", "flow-logs-role", 64),
+    # S3 bucket names are global, so the account id (always 12 digits) is part of it.
+    ("S3 bucket", "alb-logs-123456789012", 63),
     ("IAM instance profile", "app-profile", 128),
 )
 
@@ -127,6 +136,16 @@ RESERVED_DB_USERS = (
 RESERVED_DB_NAMES = ("postgres", "template0", "template1", "rdsadmin")
 # Top-level names in the generated project that the app package must not shadow.
 RESERVED_PACKAGE_NAMES = ("infra", "tests", "devtools", "gunicorn", "flask", "psycopg2")
+
+BOOLEAN_WORDS = {"yes": True, "true": True, "no": False, "false": False}
+# The optional components: each is off unless the template answer or stack.toml turns it on.
+OPTIONS = (
+    "db_multi_az",
+    "db_deletion_protection",
+    "db_performance_insights",
+    "vpc_flow_logs",
+    "alb_access_logs",
+)
 
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 STACK = re.compile(r"[a-z][a-z0-9]{0,9}")
@@ -211,6 +230,16 @@ class _Checker:
             return None
         return number
 
+    def boolean(self, variable: str, example: str = "no") -> bool | None:
+        """yes/no/true/false as the template's questions give them, or a TOML boolean."""
+        value = self.raw.get(variable)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS:
+            return BOOLEAN_WORDS[value.strip().lower()]
+        self.fail(variable, "must be yes, no, true or false", example)
+        return None
+
     def network(self, variable: str, value: str, example: str) -> ipaddress.IPv4Network | None:
         try:
             network = ipaddress.IPv4Network(value, strict=True)
@@ -247,6 +276,7 @@ def validate(raw: Mapping[str, Any]) -> tuple[StackSettings | None, list[Problem
         _check_database,
         _check_health_check,
         _check_observability,
+        _check_options,
     ):
         rule(check)
     if check.problems:
@@ -493,6 +523,12 @@ def _check_observability(check: _Checker) -> None:
             check.integer(variable, low, high, str(_default(variable)))
 
 
+def _check_options(check: _Checker) -> None:
+    for variable in OPTIONS:
+        if variable in check.raw:
+            check.boolean(variable)
+
+
 # Alarm thresholds have defaults, so the template does not ask about them; stack.toml
 # lists them for the user to tune.
 ALARM_THRESHOLDS = (
@@ -527,6 +563,10 @@ def _settings(raw: Mapping[str, Any]) -> StackSettings:
             values[field.name] = _CONVERTERS[field.name](value)
         elif field.type == "int":
             values[field.name] = int(str(value).strip())
+        elif field.type == "bool":
+            values[field.name] = (
+                value if isinstance(value, bool) else BOOLEAN_WORDS[str(value).strip().lower()]
+            )
         else:
             values[field.name] = value
     return StackSettings(**values)

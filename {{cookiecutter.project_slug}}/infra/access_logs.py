@@ -1,0 +1,241 @@
+"""Load balancer access logs (option `alb_access_logs`): an S3 bucket of the stack.
+
+The bucket `<project>-<stack>-alb-logs-<account id>` is encrypted (SSE-S3), blocks all
+public access, owns every object it holds (no ACLs), refuses plain-HTTP requests, and lets
+only the region's Elastic Load Balancing log delivery write, under its prefix. The load
+balancer's `access_logs.s3.*` attributes point at it (infra/load_balancer.py). Destroy, or
+an apply with the option off, empties the bucket (every object version) and deletes it.
+"""
+
+from __future__ import annotations
+
+from infra import tags
+from infra.aws import DeployError, error_code
+from infra.engine import Context, Resource
+from infra.iam import canonical
+
+BUCKET = "aws_s3_bucket.alb_logs"
+PREFIX = "alb"
+BUCKET_NAME_LIMIT = 63  # S3's rule for every bucket name; moto does not enforce it
+
+# Who writes the access logs, per region. Source: AWS documentation, "Enable access logs
+# for your Application Load Balancer" (Elastic Load Balancing User Guide, "Attach a policy
+# to your S3 bucket"): regions available before August 2022 name the region's Elastic Load
+# Balancing account; newer regions grant the log delivery service principal.
+ELB_ACCOUNT_IDS = {
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+    "af-south-1": "098369216593",
+    "ap-east-1": "754344448648",
+    "ap-southeast-3": "589379963580",
+    "ap-south-1": "718504428378",
+    "ap-northeast-3": "383597477331",
+    "ap-northeast-2": "600734575887",
+    "ap-southeast-1": "114774131450",
+    "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864",
+    "ca-central-1": "985666609251",
+    "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806",
+    "eu-west-2": "652711504416",
+    "eu-south-1": "635631232127",
+    "eu-west-3": "009996457667",
+    "eu-north-1": "897822967062",
+    "me-south-1": "076674570225",
+    "sa-east-1": "507241528517",
+    "us-gov-west-1": "048591011584",
+    "us-gov-east-1": "190560391635",
+    "cn-north-1": "638102146993",
+    "cn-northwest-1": "037604701340",
+}
+LOG_DELIVERY_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
+LOG_DELIVERY_SERVICE_REGIONS = (
+    "ap-south-2",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ap-east-2",
+    "ca-west-1",
+    "eu-central-2",
+    "eu-south-2",
+    "il-central-1",
+    "me-central-1",
+    "mx-central-1",
+)
+PUBLIC_ACCESS_BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+
+
+def bucket_name(ctx: Context) -> str:
+    name = f"{ctx.settings.name('alb-logs')}-{ctx.aws.account_id}"
+    if len(name) > BUCKET_NAME_LIMIT:
+        raise DeployError(
+            f"The access log bucket name {name!r} is {len(name)} characters; S3 allows "
+            f"{BUCKET_NAME_LIMIT}: shorten project_slug or stack_name in stack.toml."
+        )
+    return name
+
+
+def log_delivery_principal(region: str) -> dict:
+    """The principal that delivers the region's load balancer logs."""
+    if region in ELB_ACCOUNT_IDS:
+        partition = "aws-us-gov" if region.startswith("us-gov-") else "aws"
+        partition = "aws-cn" if region.startswith("cn-") else partition
+        return {"AWS": f"arn:{partition}:iam::{ELB_ACCOUNT_IDS[region]}:root"}
+    if region in LOG_DELIVERY_SERVICE_REGIONS:
+        return {"Service": LOG_DELIVERY_SERVICE}
+    raise DeployError(
+        f"This tool does not know who delivers load balancer access logs in {region}: "
+        "set alb_access_logs = false in stack.toml, or add the region to "
+        "infra/access_logs.py from the AWS documentation."
+    )
+
+
+def bucket_policy(ctx: Context, name: str) -> dict:
+    bucket = f"arn:{ctx.aws.partition}:s3:::{name}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "LoadBalancerLogDelivery",
+                "Effect": "Allow",
+                "Principal": log_delivery_principal(ctx.aws.region),
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket}/{PREFIX}/AWSLogs/{ctx.aws.account_id}/*",
+            },
+            {
+                "Sid": "DenyPlainHttp",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket, f"{bucket}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
+
+
+def _missing(error: Exception, *codes: str) -> bool:
+    return error_code(error) in codes
+
+
+class AccessLogBucket(Resource):
+    address = BUCKET
+
+    def read(self, ctx):
+        s3, name = ctx.aws.client("s3"), bucket_name(ctx)
+        try:  # Get*, not HeadBucket: reading never calls an operation that could change things
+            listed = tags.from_list(s3.get_bucket_tagging(Bucket=name)["TagSet"])
+        except s3.exceptions.ClientError as error:
+            if _missing(error, "NoSuchBucket", "404"):
+                return None
+            if not _missing(error, "NoSuchTagSet"):
+                raise
+            listed = {}
+        if not tags.belongs(listed, ctx.settings):
+            raise DeployError(
+                f"An S3 bucket named {name} exists but is not tagged as part of this stack: "
+                "delete it, or set alb_access_logs = false in stack.toml."
+            )
+        return {
+            "id": name,
+            "name": name,
+            "encryption": self._get(
+                lambda: s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"][
+                    "Rules"
+                ][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"],
+                "ServerSideEncryptionConfigurationNotFoundError",
+            ),
+            "public_access_block": self._get(
+                lambda: s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"],
+                "NoSuchPublicAccessBlockConfiguration",
+            ),
+            "ownership": self._get(
+                lambda: s3.get_bucket_ownership_controls(Bucket=name)["OwnershipControls"]["Rules"][
+                    0
+                ]["ObjectOwnership"],
+                "OwnershipControlsNotFoundError",
+            ),
+            "policy": self._get(
+                lambda: canonical(s3.get_bucket_policy(Bucket=name)["Policy"]),
+                "NoSuchBucketPolicy",
+            ),
+            "tags": tags.ours(listed, tags.stack_tags(ctx.settings)),
+        }
+
+    @staticmethod
+    def _get(call, missing_code: str):
+        try:
+            return call()
+        except Exception as error:  # noqa: BLE001 - only "not configured" means None
+            if _missing(error, missing_code):
+                return None
+            raise
+
+    def desired(self, ctx):
+        if not ctx.settings.alb_access_logs:
+            return None
+        name = bucket_name(ctx)
+        return {
+            "name": name,
+            "encryption": "AES256",
+            "public_access_block": dict(PUBLIC_ACCESS_BLOCK),
+            "ownership": "BucketOwnerEnforced",
+            "policy": canonical(bucket_policy(ctx, name)),
+            "tags": tags.stack_tags(ctx.settings),
+        }
+
+    def create(self, ctx, desired):
+        s3, name = ctx.aws.client("s3"), desired["name"]
+        options = {}
+        if ctx.aws.region != "us-east-1":
+            options["CreateBucketConfiguration"] = {"LocationConstraint": ctx.aws.region}
+        s3.create_bucket(Bucket=name, ObjectOwnership="BucketOwnerEnforced", **options)
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags.as_list(desired["tags"])})
+        self.update(ctx, {"tags": desired["tags"]}, desired, [])
+
+    def update(self, ctx, actual, desired, changes):
+        s3, name = ctx.aws.client("s3"), desired["name"]
+        if actual.get("public_access_block") != desired["public_access_block"]:
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=desired["public_access_block"]
+            )
+        if actual.get("ownership") != desired["ownership"]:
+            s3.put_bucket_ownership_controls(
+                Bucket=name,
+                OwnershipControls={"Rules": [{"ObjectOwnership": desired["ownership"]}]},
+            )
+        if actual.get("encryption") != desired["encryption"]:
+            s3.put_bucket_encryption(
+                Bucket=name,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                },
+            )
+        if actual.get("policy") != desired["policy"]:
+            s3.put_bucket_policy(Bucket=name, Policy=desired["policy"])
+        if actual.get("tags") != desired["tags"]:
+            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags.as_list(desired["tags"])})
+
+    def delete(self, ctx, actual):
+        s3, name = ctx.aws.client("s3"), actual["name"]
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+            objects = [
+                {"Key": item["Key"], "VersionId": item["VersionId"]}
+                for item in (*page.get("Versions", []), *page.get("DeleteMarkers", []))
+            ]
+            for start in range(0, len(objects), 1000):  # DeleteObjects takes 1000 at most
+                s3.delete_objects(
+                    Bucket=name, Delete={"Objects": objects[start : start + 1000], "Quiet": True}
+                )
+        s3.delete_bucket(Bucket=name)
+
+
+def resources() -> list[Resource]:
+    return [AccessLogBucket()]

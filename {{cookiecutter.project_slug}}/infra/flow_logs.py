@@ -1,0 +1,239 @@
+"""VPC flow logs (option `vpc_flow_logs`): all traffic of the VPC, kept in CloudWatch Logs.
+
+Three resources, none of which exists while the option is off (apply removes them when it
+is turned off): the log group, the role the flow-logs service delivers with (allowed to
+write to that log group only) and the flow log itself.
+"""
+
+from __future__ import annotations
+
+from infra import tags
+from infra.aws import DeployError
+from infra.engine import Context, Resource
+from infra.iam import _require_ours, canonical
+from infra.network import VPC
+
+LOG_GROUP = "aws_cloudwatch_log_group.vpc_flow_logs"
+ROLE = "aws_iam_role.flow_logs"
+FLOW_LOG = "aws_flow_log.vpc"
+SERVICE = "vpc-flow-logs.amazonaws.com"
+DELIVERY_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+
+
+def log_group_name(ctx: Context) -> str:
+    return f"/{ctx.settings.project_slug}/{ctx.settings.stack_name}/vpc-flow-logs"
+
+
+def role_name(ctx: Context) -> str:
+    return ctx.settings.name("flow-logs-role")
+
+
+def trust_policy(ctx: Context) -> dict:
+    """Only the flow-logs service, and only on behalf of this account (confused deputy)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": SERVICE},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": ctx.aws.account_id}},
+            }
+        ],
+    }
+
+
+def delivery_policy(ctx: Context) -> dict:
+    group = ctx.aws.arn("logs", f"log-group:{log_group_name(ctx)}")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WriteTheFlowLogGroup",
+                "Effect": "Allow",
+                "Action": DELIVERY_ACTIONS,
+                "Resource": [group, f"{group}:log-stream:*"],
+            }
+        ],
+    }
+
+
+class FlowLogGroup(Resource):
+    address = LOG_GROUP
+
+    def read(self, ctx):
+        logs, name = ctx.aws.client("logs"), log_group_name(ctx)
+        groups = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+        group = next((g for g in groups if g["logGroupName"] == name), None)
+        if group is None:
+            return None
+        arn = group["arn"].removesuffix(":*")
+        listed = logs.list_tags_for_resource(resourceArn=arn)["tags"]
+        if not tags.belongs(listed, ctx.settings):
+            return None
+        return {
+            "id": name,
+            "name": name,
+            "arn": arn,
+            "retention_days": group.get("retentionInDays"),
+            "tags": tags.ours(listed, tags.stack_tags(ctx.settings)),
+        }
+
+    def desired(self, ctx):
+        if not ctx.settings.vpc_flow_logs:
+            return None
+        return {
+            "name": log_group_name(ctx),
+            "retention_days": ctx.settings.log_retention_days,
+            "tags": tags.stack_tags(ctx.settings),
+        }
+
+    def create(self, ctx, desired):
+        logs = ctx.aws.client("logs")
+        logs.create_log_group(logGroupName=desired["name"], tags=desired["tags"])
+        logs.put_retention_policy(
+            logGroupName=desired["name"], retentionInDays=desired["retention_days"]
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        logs = ctx.aws.client("logs")
+        if actual["retention_days"] != desired["retention_days"]:
+            logs.put_retention_policy(
+                logGroupName=actual["name"], retentionInDays=desired["retention_days"]
+            )
+        if actual["tags"] != desired["tags"]:
+            logs.tag_resource(resourceArn=actual["arn"], tags=desired["tags"])
+
+    def delete(self, ctx, actual):
+        ctx.aws.client("logs").delete_log_group(logGroupName=actual["name"])
+
+
+class FlowLogRole(Resource):
+    """The role with its one inline policy; both change together."""
+
+    address = ROLE
+
+    def read(self, ctx):
+        iam, name = ctx.aws.iam, role_name(ctx)
+        try:
+            role = iam.get_role(RoleName=name)["Role"]
+        except iam.exceptions.NoSuchEntityException:
+            return None
+        owned = _require_ours(ctx, "role", name, role.get("Tags", []))
+        try:
+            policy = canonical(
+                iam.get_role_policy(RoleName=name, PolicyName=name)["PolicyDocument"]
+            )
+        except iam.exceptions.NoSuchEntityException:
+            policy = None
+        return {
+            "id": name,
+            "name": name,
+            "arn": role["Arn"],
+            "assume_role_policy": canonical(role["AssumeRolePolicyDocument"]),
+            "policy": policy,
+            "tags": owned,
+        }
+
+    def desired(self, ctx):
+        if not ctx.settings.vpc_flow_logs:
+            return None
+        return {
+            "name": role_name(ctx),
+            "assume_role_policy": canonical(trust_policy(ctx)),
+            "policy": canonical(delivery_policy(ctx)),
+            "tags": tags.stack_tags(ctx.settings),
+        }
+
+    def create(self, ctx, desired):
+        ctx.aws.iam.create_role(
+            RoleName=desired["name"],
+            AssumeRolePolicyDocument=desired["assume_role_policy"],
+            Description="VPC flow logs of the stack deliver to their log group",
+            Tags=tags.as_list(desired["tags"]),
+        )
+        self._put_policy(ctx, desired)
+
+    def _put_policy(self, ctx, desired):
+        ctx.aws.iam.put_role_policy(
+            RoleName=desired["name"], PolicyName=desired["name"], PolicyDocument=desired["policy"]
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        iam = ctx.aws.iam
+        if actual["assume_role_policy"] != desired["assume_role_policy"]:
+            iam.update_assume_role_policy(
+                RoleName=actual["name"], PolicyDocument=desired["assume_role_policy"]
+            )
+        if actual["policy"] != desired["policy"]:
+            self._put_policy(ctx, desired)
+        if actual["tags"] != desired["tags"]:
+            iam.tag_role(RoleName=actual["name"], Tags=tags.as_list(desired["tags"]))
+
+    def delete(self, ctx, actual):
+        iam, name = ctx.aws.iam, actual["name"]
+        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        iam.delete_role(RoleName=name)
+
+
+class FlowLog(Resource):
+    address = FLOW_LOG
+    depends_on = (VPC, LOG_GROUP, ROLE)
+
+    def read(self, ctx):
+        found = ctx.aws.ec2.describe_flow_logs(Filters=tags.ec2_filters(ctx.settings))["FlowLogs"]
+        if not found:
+            return None
+        flow_log = found[0]
+        return {
+            "id": flow_log["FlowLogId"],
+            "vpc_id": flow_log["ResourceId"],
+            "traffic_type": flow_log["TrafficType"],
+            "destination_type": flow_log.get("LogDestinationType"),
+            "log_group": flow_log.get("LogGroupName"),
+            "role_arn": flow_log.get("DeliverLogsPermissionArn"),
+            "tags": tags.ours(tags.from_list(flow_log.get("Tags")), tags.stack_tags(ctx.settings)),
+            "_all_ids": [f["FlowLogId"] for f in found],
+        }
+
+    def desired(self, ctx):
+        if not ctx.settings.vpc_flow_logs:
+            return None
+        return {
+            "vpc_id": ctx.attr(VPC, "id"),
+            "traffic_type": "ALL",
+            "destination_type": "cloud-watch-logs",
+            "log_group": log_group_name(ctx),
+            "role_arn": ctx.attr(ROLE, "arn"),
+            "tags": tags.stack_tags(ctx.settings),
+        }
+
+    def create(self, ctx, desired):
+        result = ctx.aws.ec2.create_flow_logs(
+            ResourceIds=[desired["vpc_id"]],
+            ResourceType="VPC",
+            TrafficType=desired["traffic_type"],
+            LogDestinationType=desired["destination_type"],
+            LogGroupName=desired["log_group"],
+            DeliverLogsPermissionArn=desired["role_arn"],
+            TagSpecifications=tags.ec2_tag_specification("vpc-flow-log", desired["tags"]),
+        )
+        if result.get("Unsuccessful"):
+            error = result["Unsuccessful"][0].get("Error", {})
+            raise DeployError(
+                f"{self.address}: AWS refused the flow log ({error.get('Code')}: "
+                f"{error.get('Message')}); run apply again, or set vpc_flow_logs = false."
+            )
+
+    def update(self, ctx, actual, desired, changes):
+        # A flow log cannot be modified: a new one replaces it (no traffic is lost for long).
+        self.delete(ctx, actual)
+        self.create(ctx, desired)
+
+    def delete(self, ctx, actual):
+        ctx.aws.ec2.delete_flow_logs(FlowLogIds=actual.get("_all_ids") or [actual["id"]])
+
+
+def resources() -> list[Resource]:
+    return [FlowLogGroup(), FlowLogRole(), FlowLog()]
