@@ -1,4 +1,4 @@
-"""`python -m infra validate|plan|apply|destroy|outputs`: arguments, exit codes, messages.
+"""`python -m infra validate|plan|apply|destroy|outputs|bootstrap-ci`: arguments, exit codes.
 
 Exit codes: 0 success (plan: no changes), 2 plan has changes, 1 error. Expected errors are
 one line with the fix; anything else also says how to resume.
@@ -12,7 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from infra import checks, engine, outputs, plan_output, stack
+from infra import checks, ci_role, costs, engine, outputs, plan_output, stack
 from infra.aws import Aws, translate
 from infra.engine import Context, Printer
 from infra.lock import StackLock
@@ -64,6 +64,30 @@ def parser() -> argparse.ArgumentParser:
         help="delete the database without a final snapshot",
     )
     out.add_argument("--json", action="store_true", help="print a JSON object")
+    bootstrap = commands.add_parser(
+        "bootstrap-ci",
+        parents=[common],
+        help="let GitHub Actions deploy this stack (run once, with admin credentials)",
+        description=(
+            "Creates GitHub's OIDC identity provider in the account if it is missing, and "
+            "the role <project>-<stack>-deploy-role that only jobs of --github-repo running "
+            "in its GitHub environment named after the stack can assume. The role may do "
+            "what plan, apply, destroy and outputs of this stack need, push to its image "
+            "repository and watch instance refreshes; nothing else. Prints the repository "
+            "variables to set. Running it again changes nothing; destroy keeps the role."
+        ),
+    )
+    target = bootstrap.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--github-repo",
+        metavar="OWNER/NAME",
+        help="the GitHub repository whose deploy.yml and destroy.yml may use the role",
+    )
+    target.add_argument(
+        "--remove",
+        action="store_true",
+        help="delete the deploy role (after destroy); the shared OIDC provider is kept",
+    )
     return main
 
 
@@ -145,7 +169,7 @@ def cmd_plan(args, settings: StackSettings, out: Printer) -> int:
     ctx = context(args, settings, out)
     checks.preflight(ctx)
     actions = engine.plan(ctx, stack.resources(ctx))
-    for line in plan_output.render(actions, ctx.state):
+    for line in [*plan_output.render(actions, ctx.state), "", *costs.render_estimate(settings)]:
         out(line)
     if any(action.error for action in actions):
         return 1
@@ -199,6 +223,7 @@ def cmd_destroy(args, settings: StackSettings, out: Printer) -> int:
         ctx = context(args, settings, out, ctx.aws)
         ctx.skip_final_snapshot = args.skip_final_snapshot
         resources = read_all(ctx)
+        engine.check_destroy(ctx, resources)  # refuse before asking, e.g. deletion protection
         existing = [
             (r.address, r.resource_id(ctx.state[r.address]))
             for r in reversed(resources)
@@ -219,6 +244,9 @@ def cmd_destroy(args, settings: StackSettings, out: Printer) -> int:
         out("")
         destroyed = engine.destroy(ctx, resources)
     out(f"\n{GREEN}Destroy complete! Resources: {destroyed} destroyed.{RESET}")
+    kept = ci_role.kept_after_destroy(ctx)
+    if kept:
+        out(kept)
     return 0
 
 
@@ -234,6 +262,38 @@ def cmd_outputs(args, settings: StackSettings, out: Printer) -> int:
     else:
         for line in outputs.render(values):
             out(line)
+    return 0
+
+
+def cmd_bootstrap_ci(args, settings: StackSettings, out: Printer) -> int:
+    repository = None if args.remove else ci_role.check_github_repo(args.github_repo)
+    ctx = context(args, settings, out)
+    checks.check_region(ctx.aws)
+    checks.check_credentials(ctx.aws)
+    resources = ci_role.resources(repository)
+    actions = engine.plan(ctx, resources)
+    if not engine.has_changes(actions):
+        if repository is None:
+            out(f"Nothing to remove: the deploy role {ci_role.role_name(ctx)} does not exist.")
+            return 0
+        out("No changes: the OIDC provider and the deploy role are already set up.\n")
+    else:
+        for line in plan_output.render(actions, ctx.state):
+            out(line)
+        out("")
+        added, changed, destroyed = engine.apply(ctx, actions)
+        out(
+            f"\n{GREEN}Bootstrap complete! Resources: {added} added, {changed} changed, "
+            f"{destroyed} destroyed.{RESET}\n"
+        )
+        if repository is None:
+            out(
+                "The OIDC provider token.actions.githubusercontent.com is kept: other "
+                "stacks and repositories may use it."
+            )
+            return 0
+    for line in ci_role.instructions(ctx, repository):
+        out(line)
     return 0
 
 
@@ -262,4 +322,5 @@ COMMANDS = {
     "apply": cmd_apply,
     "destroy": cmd_destroy,
     "outputs": cmd_outputs,
+    "bootstrap-ci": cmd_bootstrap_ci,
 }

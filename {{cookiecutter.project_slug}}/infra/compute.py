@@ -38,6 +38,10 @@ INSTANCE_WARMUP_SECONDS = 120
 # Room for Docker images and container logs; within the free tier for one instance.
 ROOT_VOLUME_GB = 16
 DEFAULT_VERSION = "$Default"
+# What the group's `instances` attribute says when every instance runs the default version.
+ROLLED_OUT = "on the launch template's default version"
+# Refresh states in which instances are still being replaced.
+REFRESHING = ("Pending", "InProgress", "Baking")
 
 
 class UserDataTemplate(string.Template):
@@ -155,6 +159,54 @@ def start_instance_refresh(ctx: Context, name: str) -> None:
     )
 
 
+def rollout_status(ctx: Context, group: dict) -> str:
+    """ROLLED_OUT, or which instances still run an older launch template version.
+
+    AWS records on each instance the version number it was launched with, `$Default`
+    resolved. Instances on an older version than the template's default, with no instance
+    refresh started since that version was made, mean an earlier apply made the version but
+    died before it started the refresh: this apply starts it.
+    """
+    template = ctx.state.get(LAUNCH_TEMPLATE)
+    if not template:
+        return ROLLED_OUT
+    current = str(template["version"])
+    running = [
+        instance.get("LaunchTemplate") or {}
+        for instance in group.get("Instances", [])
+        if not instance.get("LifecycleState", "").startswith("Terminat")
+    ]
+    old = sorted(
+        {
+            str(spec.get("Version"))
+            for spec in running
+            if spec.get("LaunchTemplateId") != template["id"]
+            # A version AWS did not resolve ($Default) cannot be compared: trust it.
+            or (str(spec.get("Version", "")).isdigit() and str(spec["Version"]) != current)
+        }
+    )
+    if not old:
+        return ROLLED_OUT
+    refreshes = ctx.aws.autoscaling.describe_instance_refreshes(
+        AutoScalingGroupName=group["AutoScalingGroupName"], MaxRecords=1
+    )["InstanceRefreshes"]
+    latest = refreshes[0] if refreshes else {}
+    created, started = template.get("_version_created"), latest.get("StartTime")
+    if latest.get("Status") in REFRESHING and (
+        created is None or started is None or started >= created
+    ):
+        return ROLLED_OUT  # a refresh to this version is under way
+    stale = sum(
+        1
+        for spec in running
+        if spec.get("LaunchTemplateId") != template["id"] or str(spec.get("Version")) in old
+    )
+    return (
+        f"{stale} of {len(running)} run version {', '.join(old)}; the template is at "
+        f"version {current}: roll them"
+    )
+
+
 def emulator_lacks_it(error: Exception) -> bool:
     """moto answers StartInstanceRefresh with NotImplementedError (in process) or a 500."""
     if not os.environ.get("AWS_ENDPOINT_URL"):
@@ -185,10 +237,11 @@ class LaunchTemplate(Resource):
         if template is None:
             return None
         version = template["DefaultVersionNumber"]
-        data = ctx.aws.ec2.describe_launch_template_versions(
+        described = ctx.aws.ec2.describe_launch_template_versions(
             LaunchTemplateId=template["LaunchTemplateId"],
             Versions=[str(version)],
-        )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        )["LaunchTemplateVersions"][0]
+        data = described["LaunchTemplateData"]
         user_data = base64.b64decode(data.get("UserData", "")).decode()
         interface = (data.get("NetworkInterfaces") or [{}])[0]
         metadata = data.get("MetadataOptions", {})
@@ -217,6 +270,7 @@ class LaunchTemplate(Resource):
             "image_tag": deployed_image_tag(user_data),
             "user_data_sha256": hashlib.sha256(user_data.encode()).hexdigest()[:12],
             "_user_data": user_data,
+            "_version_created": described.get("CreateTime"),
             "tags": tags.ours(tags.from_list(template.get("Tags")), tags.stack_tags(ctx.settings)),
         }
 
@@ -377,6 +431,7 @@ class AutoScalingGroup(Resource):
             "health_check_type": group["HealthCheckType"],
             "health_check_grace_period": group.get("HealthCheckGracePeriod"),
             "instance_ids": tuple(sorted(i["InstanceId"] for i in group.get("Instances", []))),
+            "instances": rollout_status(ctx, group),
             "tags": {
                 t["Key"]: t["Value"]
                 for t in group.get("Tags", [])
@@ -402,6 +457,9 @@ class AutoScalingGroup(Resource):
             "target_group_arns": UNKNOWN if tg is UNKNOWN else (tg,),
             "health_check_type": "ELB",
             "health_check_grace_period": HEALTH_CHECK_GRACE_SECONDS,
+            # Still on an older version when an earlier apply died before it started the
+            # instance refresh: this update starts it.
+            "instances": ROLLED_OUT,
             "tags": instance_tags(ctx),
         }
 
@@ -476,7 +534,8 @@ class AutoScalingGroup(Resource):
             )
         if actual["tags"] != desired["tags"]:
             autoscaling.create_or_update_tags(Tags=self._tags(ctx, desired))
-        if new_template and actual["instance_ids"]:
+        stale = actual["instances"] != ROLLED_OUT
+        if (new_template or stale) and actual["instance_ids"]:
             start_instance_refresh(ctx, name)
 
     def delete(self, ctx, actual):

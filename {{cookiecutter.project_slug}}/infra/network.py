@@ -222,8 +222,9 @@ class DefaultSecurityGroup(Resource):
         group = self._group(ctx)
         if group is None:
             raise DeployError("The VPC has no default security group yet: run apply again.")
-        revoke_all(ctx, group)
+        # Tagged first: a CI role may change only what carries the stack's tags.
         update_ec2_tags(ctx, group["GroupId"], desired)
+        revoke_all(ctx, group)
 
     def update(self, ctx, actual, desired, changes):
         self.create(ctx, desired)

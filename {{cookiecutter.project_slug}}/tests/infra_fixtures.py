@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import io
 import shutil
 from collections.abc import Iterator
@@ -17,9 +18,10 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
+from moto.autoscaling import models as autoscaling_models
 
 from infra import aws, cli, engine, stack_file
-from infra.validation import StackSettings
+from infra.validation import OPTIONS, StackSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,6 +65,13 @@ class Result:
     out: str
     err: str
 
+    @property
+    def plan_summary(self) -> str:
+        """The plan's "Plan: ..." or "No changes." line (the cost estimate comes after it)."""
+        return next(
+            line for line in self.out.splitlines() if line.startswith(("Plan:", "No changes."))
+        )
+
 
 class Project:
     """A copy of the project's stack.toml and a way to run `python -m infra` on it."""
@@ -70,6 +79,10 @@ class Project:
     def __init__(self, directory: Path):
         self.path = directory / "stack.toml"
         shutil.copy(PROJECT_ROOT / "stack.toml", self.path)
+        # Tests start from the base stack whatever options the project chose (deletion
+        # protection would stop every destroy); test_infra_options.py turns each one on.
+        for option in OPTIONS:
+            self.set(option, "false")
 
     @property
     def settings(self) -> StackSettings:
@@ -142,13 +155,30 @@ def calls() -> Iterator[Calls]:
 
 @pytest.fixture
 def instance_refreshes(moto) -> Iterator[list[dict]]:
-    """moto lacks StartInstanceRefresh: record each call's parameters and answer it."""
+    """moto lacks instance refreshes: record each StartInstanceRefresh's parameters and
+    answer it; DescribeInstanceRefreshes lists them, newest first, as still in progress."""
     started: list[dict] = []
+    times: list[datetime.datetime] = []
 
     def answer(_service: str, operation: str, params: dict) -> dict | None:
+        if operation == "DescribeInstanceRefreshes":
+            refreshes = [
+                {
+                    "InstanceRefreshId": f"refresh-{number}",
+                    "AutoScalingGroupName": params.get("AutoScalingGroupName"),
+                    "Status": "InProgress",
+                    "StartTime": times[number - 1],
+                }
+                for number in range(len(started), 0, -1)
+            ]
+            return {
+                "InstanceRefreshes": refreshes[: params.get("MaxRecords", 50)],
+                "ResponseMetadata": {"HTTPStatusCode": 200},
+            }
         if operation != "StartInstanceRefresh":
             return None
         started.append(params)
+        times.append(datetime.datetime.now(datetime.UTC))
         return {
             "InstanceRefreshId": f"refresh-{len(started)}",
             "ResponseMetadata": {"HTTPStatusCode": 200},
@@ -208,3 +238,29 @@ def inject_failure():
     yield install
     for observer in installed:
         aws.call_observers.remove(observer)
+
+
+@pytest.fixture
+def instances_keep_their_version(monkeypatch) -> None:
+    """Like AWS, each instance reports the launch template version it was launched with
+    (moto reports the template's current default version for every instance)."""
+    state = autoscaling_models.InstanceState
+    original_init = state.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        original_init(self, *args, **kwargs)
+        template = getattr(self.auto_scaling_group, "ec2_launch_template", None)
+        self.launched_version = None if template is None else template.default_version_number
+
+    def launch_template(self) -> dict | None:
+        template = self.auto_scaling_group.ec2_launch_template
+        if template is None:
+            return None
+        return {
+            "LaunchTemplateId": template.id,
+            "LaunchTemplateName": template.name,
+            "Version": str(getattr(self, "launched_version", template.default_version_number)),
+        }
+
+    monkeypatch.setattr(state, "__init__", init)
+    monkeypatch.setattr(state, "launch_template", property(launch_template))

@@ -126,7 +126,7 @@ def test_changed_threshold_is_one_update_and_destroy_removes_it_all(
     project.set("alarm_db_cpu_percent", "70")
     plan = infra("plan")
     assert plan.code == 2
-    assert plan.out.splitlines()[-1] == "Plan: 0 to add, 1 to change, 0 to destroy."
+    assert plan.plan_summary == "Plan: 0 to add, 1 to change, 0 to destroy."
     assert "~ aws_cloudwatch_metric_alarm.db_cpu" in plan.out
     assert infra("apply", "--auto-approve").code == 0
     cloudwatch = aws_client("cloudwatch")

@@ -11,7 +11,8 @@ def test_plan_of_a_new_stack_lists_every_create_and_changes_nothing(moto, infra,
     assert "+ aws_vpc.main" in result.out
     assert "+ aws_db_instance.main" in result.out
     assert "+ aws_autoscaling_group.app" in result.out
-    assert "to add, 0 to change, 0 to destroy." in result.out.splitlines()[-1]
+    assert "to add, 0 to change, 0 to destroy." in result.plan_summary
+    assert result.out.splitlines()[-1].startswith("Estimated cost of this stack: ")
     assert calls.all and calls.mutating == []
 
 
@@ -19,7 +20,7 @@ def changed_plan(infra, calls, expected_line: str) -> str:
     calls.clear()
     result = infra("plan")
     assert result.code == 2, result.out + result.err
-    assert result.out.splitlines()[-1] == "Plan: 0 to add, 1 to change, 0 to destroy."
+    assert result.plan_summary == "Plan: 0 to add, 1 to change, 0 to destroy."
     assert expected_line in result.out
     assert calls.mutating == []
     return result.out
@@ -76,7 +77,7 @@ def test_changed_health_check_and_retention_converge_in_place(
     project.set("db_backup_retention_days", "3")
     result = infra("plan")
     assert result.code == 2
-    assert result.out.splitlines()[-1] == "Plan: 0 to add, 3 to change, 0 to destroy."
+    assert result.plan_summary == "Plan: 0 to add, 3 to change, 0 to destroy."
     assert infra("apply", "--auto-approve").code == 0
     assert infra("plan").code == 0
     tg = aws_client("elbv2").describe_target_groups(Names=[project.settings.name("tg")])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from infra import database
+from infra import aws, database
 
 pytest_plugins = ["infra_fixtures"]
 
@@ -121,3 +121,36 @@ def test_iam_propagation_delay_is_retried(moto, infra, inject_failure):
     result = infra("apply", "--auto-approve")
     assert result.code == 0, result.err
     assert seen["count"] == 2
+
+
+def test_rollout_is_resumed_when_the_refresh_never_started(
+    instances_keep_their_version, deployed, infra, instance_refreshes
+):
+    """The new launch template version was made, then StartInstanceRefresh failed: the
+    next apply sees instances on the old version and starts the refresh, once."""
+    failures = {"left": 1}
+
+    def fail_once(_service: str, operation: str, _params: dict) -> None:
+        if operation == "StartInstanceRefresh" and failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("injected failure in StartInstanceRefresh")
+
+    aws.call_observers.insert(0, fail_once)  # before the fixture that answers the call
+    try:
+        failed = infra("apply", "--auto-approve", "--image-tag", "v2")
+        assert failed.code == 1
+        assert failures["left"] == 0
+        assert instance_refreshes == []
+
+        plan = infra("plan", "--image-tag", "v2")
+        assert plan.code == 2
+        assert "run version 1; the template is at version 2: roll them" in plan.out
+
+        resumed = infra("apply", "--auto-approve", "--image-tag", "v2")
+        assert resumed.code == 0, resumed.err
+        assert len(instance_refreshes) == 1
+        assert "instance refresh refresh-1 started" in resumed.out
+        assert infra("plan", "--image-tag", "v2").code == 0
+        assert len(instance_refreshes) == 1
+    finally:
+        aws.call_observers.remove(fail_once)
