@@ -198,10 +198,17 @@ class GunicornServer:
             assert time.monotonic() < deadline, "gunicorn did not become healthy"
             time.sleep(0.2)
 
-    def worker_pids(self) -> set[int]:
+    def worker_pids(self, expect: int | None = None) -> set[int]:
+        """The worker processes; with `expect`, waits (10 s at most) until that many run,
+        since gunicorn may answer from its first worker while the others still boot."""
         import psutil  # a development dependency, like the embedded server
 
-        return {child.pid for child in psutil.Process(self.process.pid).children()}
+        deadline = time.monotonic() + 10
+        while True:
+            pids = {child.pid for child in psutil.Process(self.process.pid).children()}
+            if expect is None or len(pids) == expect or time.monotonic() > deadline:
+                return pids
+            time.sleep(0.1)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -53,10 +53,10 @@ def test_20000_requests_from_32_clients_raise_the_count_by_exactly_20000(start_g
 def test_stopped_database_gives_503_and_gunicorn_recovers_without_restart(
     start_gunicorn, embedded, assert_no_internals
 ):
-    server = start_gunicorn()
+    server = start_gunicorn(WEB_CONCURRENCY="2")
     status, body = http_get(server.base_url + "/")
     assert (status, visits(body)) == (200, 1)
-    workers_before = server.worker_pids()
+    workers_before = server.worker_pids(expect=2)
 
     embedded.stop()
     status, body, elapsed = timed_get(server.base_url + HEALTH_CHECK_PATH)
@@ -81,9 +81,9 @@ def test_frozen_database_gives_503_in_time_and_no_worker_gets_stuck(
 ):
     """A SIGSTOPped server: connections and queries hang with no error at all. Only the
     app's own deadline ends each request, so health checks keep answering, in parallel."""
-    server = start_gunicorn()
+    server = start_gunicorn(WEB_CONCURRENCY="2")
     assert http_get(server.base_url + "/")[0] == 200  # leave pooled connections that will hang
-    workers_before = server.worker_pids()
+    workers_before = server.worker_pids(expect=2)
     threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 
     embedded.freeze()
