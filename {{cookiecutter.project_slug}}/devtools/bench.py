@@ -15,7 +15,7 @@ touches a real database):
 3. A naive baseline (devtools/naive_counter.py: a connection per request, read then write),
    served the same way: its throughput and how many visits it loses.
 
-The results are printed as Markdown and written to BENCHMARKS.md. The exit status is 1 if
+The results are printed as Markdown and written to their section of BENCHMARKS.md. Exit 1 if
 the app lost or failed a single request. WEB_CONCURRENCY and GUNICORN_THREADS apply as in
 production, so other settings can be compared.
 """
@@ -47,7 +47,7 @@ if str(PROJECT_ROOT) not in sys.path:
 
 import psutil  # noqa: E402 - a development dependency, like the embedded server
 
-from devtools import naive_counter  # noqa: E402
+from devtools import benchmarks_file, naive_counter  # noqa: E402
 from devtools.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from {{ cookiecutter.package_name }} import config, db  # noqa: E402
 
@@ -368,7 +368,7 @@ def ms(value: float) -> str:
 def render(results: Results, machine: dict, command: str) -> str:
     best = f"the best of {results.rounds} rounds" if results.rounds > 1 else "one run"
     lines = [
-        "# Benchmarks",
+        "## The app under load (`python -m devtools.bench`)",
         "",
         f"Measured by `{command}` on {machine['date']}, on {machine['cpus']} CPUs.",
         "",
@@ -377,7 +377,7 @@ def render(results: Results, machine: dict, command: str) -> str:
         "increment statement at the same concurrency) and with the tutorial pattern (a new",
         "connection per request, read then write). Re-run the command to measure your machine.",
         "",
-        "## Throughput and latency",
+        "### Throughput and latency",
         "",
         f"App and ceiling: {best} at each level, alternating. Naive baseline: one run.",
         "",
@@ -396,7 +396,7 @@ def render(results: Results, machine: dict, command: str) -> str:
         )
     lines += [
         "",
-        "## Exactness: every successful request counted once",
+        "### Exactness: every successful request counted once",
         "",
         "All runs of each level, warm-ups included. Lost = requests answered 200 minus how much",
         "the counter rose meanwhile.",
@@ -414,7 +414,7 @@ def render(results: Results, machine: dict, command: str) -> str:
             f"| **{app['lost']}** | {naive['ok']} | {naive['errors']} | {naive['increase']} "
             f"| {naive['lost']} ({share:.0%}) |"
         )
-    lines += ["", "## Targets", ""] + [f"- {line}" for line in target_lines(results)]
+    lines += ["", "### Targets", ""] + [f"- {line}" for line in target_lines(results)]
 
     http_runs = [run for kind in (results.app, results.naive) for r in kind.values() for run in r]
     loadgen_us = max(
@@ -427,7 +427,7 @@ def render(results: Results, machine: dict, command: str) -> str:
     settings = machine["gunicorn"]
     lines += [
         "",
-        "## How it was measured",
+        "### How it was measured",
         "",
         f"- Machine: {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['os']}.",
         f"- Software: Python {machine['python']}, {machine['postgres']} (embedded, from "
@@ -596,7 +596,10 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=DEFAULT_ROUNDS, help="alternating app/pgbench rounds"
     )
     parser.add_argument(
-        "--output", default=str(PROJECT_ROOT / "BENCHMARKS.md"), help="where to write the report"
+        "--output",
+        type=Path,
+        default=benchmarks_file.PATH,
+        help="the file whose app section this run replaces",
     )
     args = parser.parse_args(argv)
     try:
@@ -623,7 +626,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = render(results, machine, command)
     print(report)
-    Path(args.output).write_text(report)
+    benchmarks_file.write_section("app-bench", report, args.output)
     progress(f"Wrote {args.output} ({time.monotonic() - started:.0f} s in all).")
 
     lost, errors = results.app_lost_and_errors()

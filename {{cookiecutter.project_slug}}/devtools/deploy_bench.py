@@ -1,0 +1,222 @@
+"""Deploy measurements on moto in this process: API calls and parallelism of apply.
+
+    python -m devtools.deploy_bench
+
+Prints a Markdown table and writes it into BENCHMARKS.md between the markers
+`<!-- deploy-bench:start -->` and `<!-- deploy-bench:end -->`, leaving the rest of the
+file alone. No AWS account: dummy credentials, moto intercepts every call.
+
+1. API calls of a first apply, of an apply with nothing to do, and of a plan; the last two
+   should make no mutating call (the lock's PutParameter/DeleteParameter would count).
+2. Parallelism: the waits for the database, the load balancer and the instances get fixed
+   simulated durations. Run sequentially they would add their sum to the apply; built in
+   parallel they add about the longest of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import io
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from devtools import benchmarks_file
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Simulated time each branch waits for AWS (real AWS: 5 to 15 minutes for the database).
+BRANCH_SECONDS = {"database": 3.0, "load balancer": 1.5, "instances": 1.0}
+TARGET_RATIO = 1.2
+FAKE_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@contextlib.contextmanager
+def emulated_aws() -> Iterator[None]:
+    """moto in this process, dummy credentials, no real AWS reachable, instant polling."""
+    from moto import mock_aws
+
+    from infra import engine
+
+    saved = dict(os.environ)
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION", "IMAGE_TAG"):
+        os.environ.pop(name, None)
+    os.environ.update(FAKE_ENVIRONMENT)
+    poll, sleep = engine.Context.poll_seconds, engine.Context.default_sleep
+    engine.Context.poll_seconds = 0.0
+    engine.Context.default_sleep = staticmethod(lambda _seconds: None)
+    try:
+        with mock_aws():
+            yield
+    finally:
+        engine.Context.poll_seconds, engine.Context.default_sleep = poll, sleep
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+class Recorder:
+    def __init__(self):
+        self.calls: list[str] = []
+
+    def __call__(self, _service: str, operation: str, _params: dict) -> None:
+        self.calls.append(operation)
+
+    def take(self) -> tuple[int, int]:
+        from infra.aws import is_mutating
+
+        total, mutating = len(self.calls), sum(is_mutating(op) for op in self.calls)
+        self.calls.clear()
+        return total, mutating
+
+
+def run(config: Path, *args: str) -> int:
+    from infra import cli
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return cli.main([*args, "--config", str(config)])
+
+
+@contextlib.contextmanager
+def simulated_waits() -> Iterator[None]:
+    """The database, load balancer and instance waits take BRANCH_SECONDS each."""
+    from infra import compute, database, engine, load_balancer
+
+    original_wait = engine.Context.wait
+    original_group_create = compute.AutoScalingGroup.create
+
+    def wait(self, address, verb, done, timeout_seconds=3600):
+        if verb == "creating" and address == database.DB_INSTANCE:
+            time.sleep(BRANCH_SECONDS["database"])
+        elif verb == "creating" and address == load_balancer.LOAD_BALANCER:
+            time.sleep(BRANCH_SECONDS["load balancer"])
+        return original_wait(self, address, verb, done, timeout_seconds)
+
+    def group_create(self, ctx, desired):
+        original_group_create(self, ctx, desired)
+        time.sleep(BRANCH_SECONDS["instances"])  # the first instances booting
+
+    engine.Context.wait = wait
+    compute.AutoScalingGroup.create = group_create
+    try:
+        yield
+    finally:
+        engine.Context.wait = original_wait
+        compute.AutoScalingGroup.create = original_group_create
+
+
+def timed_first_apply(directory: Path, waits: bool) -> float:
+    config = directory / f"stack-{'waits' if waits else 'plain'}.toml"
+    shutil.copy(PROJECT_ROOT / "stack.toml", config)
+    with emulated_aws(), simulated_waits() if waits else contextlib.nullcontext():
+        started = time.monotonic()
+        code = run(config, "apply", "--auto-approve")
+        elapsed = time.monotonic() - started
+    if code != 0:
+        raise SystemExit(f"apply failed with exit code {code}")
+    return elapsed
+
+
+def measure() -> dict:
+    from infra import aws
+
+    results: dict = {}
+    recorder = Recorder()
+    with tempfile.TemporaryDirectory() as temporary:
+        directory = Path(temporary)
+        config = directory / "stack.toml"
+        shutil.copy(PROJECT_ROOT / "stack.toml", config)
+        aws.call_observers.append(recorder)
+        try:
+            with emulated_aws():
+                steps = (
+                    ("first apply", ("apply", "--auto-approve"), 0),
+                    ("apply, no changes", ("apply", "--auto-approve"), 0),
+                    ("plan, no changes", ("plan",), 0),
+                )
+                for label, args, expected in steps:
+                    code = run(config, *args)
+                    if code != expected:
+                        raise SystemExit(f"{label}: exit code {code}, expected {expected}")
+                    results[label] = recorder.take()
+        finally:
+            aws.call_observers.remove(recorder)
+        # Once without the simulated waits (moto's own time), once with them.
+        timed_first_apply(directory, waits=False)  # warm-up: imports, client creation
+        plain = min(timed_first_apply(directory, waits=False) for _ in range(2))
+        waited = timed_first_apply(directory, waits=True)
+    longest, total = max(BRANCH_SECONDS.values()), sum(BRANCH_SECONDS.values())
+    added = waited - plain
+    results["parallel"] = {
+        "plain": plain,
+        "waited": waited,
+        "added": added,
+        "longest": longest,
+        "sum": total,
+        "ratio": added / longest,
+    }
+    return results
+
+
+def render(results: dict) -> str:
+    p = results["parallel"]
+    branches = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in BRANCH_SECONDS.items())
+    verdict = "met" if p["ratio"] <= TARGET_RATIO else "NOT met"
+    lines = [
+        "## Deploy tool (`python -m devtools.deploy_bench`)",
+        "",
+        f"Measured {datetime.date.today().isoformat()} on moto in one process "
+        f"({os.cpu_count()} CPUs). Re-run the command to refresh this section.",
+        "",
+        "| Measurement | API calls | Mutating calls | Target |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    targets = {
+        "first apply": "-",
+        "apply, no changes": "0 mutating",
+        "plan, no changes": "0 mutating",
+    }
+    for label in ("first apply", "apply, no changes", "plan, no changes"):
+        total, mutating = results[label]
+        lines.append(f"| {label} | {total} | {mutating} | {targets[label]} |")
+    lines += [
+        "",
+        f"Parallelism of a first apply, with simulated waits ({branches}):",
+        "",
+        "| Measurement | Seconds |",
+        "| --- | ---: |",
+        f"| apply without the simulated waits (moto's own time) | {p['plain']:.2f} |",
+        f"| apply with the simulated waits | {p['waited']:.2f} |",
+        f"| time the waits added | {p['added']:.2f} |",
+        f"| apply wall time / longest branch (includes moto's own time) | "
+        f"{p['waited'] / p['longest']:.2f}x |",
+        f"| longest branch | {p['longest']:.2f} |",
+        f"| sum of the branches (a sequential apply would add this) | {p['sum']:.2f} |",
+        f"| **added / longest branch** | **{p['ratio']:.2f}x** (target <= {TARGET_RATIO}x: "
+        f"{verdict}) |",
+        f"| added / sum of branches | {p['added'] / p['sum']:.2f}x |",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    results = measure()
+    body = render(results)
+    print(body)
+    benchmarks_file.write_section("deploy-bench", body)
+    print(f"\nWrote the deploy section of {benchmarks_file.PATH}.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
