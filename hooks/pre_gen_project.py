@@ -1,22 +1,60 @@
 """Validate every answer before anything is generated.
 
-All problems are reported at once, each naming the variable, the value given, what is
-wrong and an example that would be accepted. The rules are not written here: they live in
-the generated project's `infra/validation.py`, which `python -m infra validate` runs again
-on `stack.toml`, so the template and the deploy tool can never disagree.
+First the tools: a Python or cookiecutter too old for the template stops here with the
+fix. (This is not a pre_prompt hook on purpose: cookiecutter copies the whole template
+checkout, virtual environment included, to a temporary folder for each run that has one.)
+Then the answers: all problems are reported at once, each naming the variable, the value
+given, what is wrong and an example that would be accepted. The rules are not written here:
+they live in the generated project's `infra/validation.py`, which `python -m infra validate`
+runs again on `stack.toml`, so the template and the deploy tool can never disagree.
 """
 
 import importlib.util
 import json
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 # The answers arrive as JSON inside a raw string: a value is data, never code.
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 
+MINIMUM_PYTHON = (3, 11)
+MINIMUM_COOKIECUTTER = (2, 4)
+
 ERROR = "\x1b[1;31m"
 HINT = "\x1b[3;33m"
 TERMINATOR = "\x1b[0m"
+
+
+def as_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for part in text.split(".")[:2]:
+        digits = "".join(char for char in part if char.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def version_problems(python: tuple[int, ...], cookiecutter: str) -> list[str]:
+    problems = []
+    if python < MINIMUM_PYTHON:
+        problems.append(
+            f"Python {'.'.join(map(str, python[:2]))} is too old: this template needs "
+            f"Python {'.'.join(map(str, MINIMUM_PYTHON))} or newer (it reads TOML with tomllib)."
+        )
+    if as_tuple(cookiecutter) < MINIMUM_COOKIECUTTER:
+        problems.append(
+            f"cookiecutter {cookiecutter} is too old: this template needs "
+            f"{'.'.join(map(str, MINIMUM_COOKIECUTTER))} or newer. "
+            "Fix: pip install --upgrade cookiecutter"
+        )
+    return problems
+
+
+def installed_cookiecutter() -> str:
+    try:
+        return version("cookiecutter")
+    except PackageNotFoundError:
+        return "0"
 
 
 def load_module(path: Path, name: str):
@@ -32,22 +70,16 @@ def load_validation(repo_dir: Path):
     return load_module(path, "three_tier_flask_validation")
 
 
-def load_version_check(repo_dir: Path):
-    return load_module(repo_dir / "hooks" / "pre_prompt.py", "three_tier_flask_versions")
-
-
 def answers(context: dict) -> dict:
     """The user's answers, without cookiecutter's own private keys."""
     return {key: value for key, value in context.items() if not key.startswith("_")}
 
 
 def problems_in(context: dict) -> list[str]:
-    repo_dir = Path(context["_repo_dir"])
-    versions = load_version_check(repo_dir)
-    problems = versions.version_problems(sys.version_info[:3], versions.installed_cookiecutter())
-    if problems:  # the validator itself may need the newer Python
+    problems = version_problems(sys.version_info[:3], installed_cookiecutter())
+    if problems:  # the validator itself needs the newer Python
         return problems
-    validation = load_validation(repo_dir)
+    validation = load_validation(Path(context["_repo_dir"]))
     _, found = validation.validate(answers(context))
     return [str(problem) for problem in found]
 

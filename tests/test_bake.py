@@ -1,6 +1,7 @@
 """Baking: what a user gets for the defaults and for every answer changed."""
 
 import re
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -151,3 +152,12 @@ def test_the_validator_is_copied_byte_for_byte(bake):
     project = bake().project_path
     source = (template_dir / "infra" / "validation.py").read_bytes()
     assert (project / "infra" / "validation.py").read_bytes() == source
+
+
+def test_a_bake_leaves_no_copy_of_the_template_behind(cookies):
+    # cookiecutter copies the whole checkout (a .venv too) to a temporary folder for a
+    # template with a pre_prompt hook, and keeps it when a hook rejects the answers.
+    before = set(Path(tempfile.gettempdir()).glob("cookiecutter*"))
+    cookies.bake(extra_context={"vpc_cidr": "10.0.0.1/16"})
+    cookies.bake()
+    assert set(Path(tempfile.gettempdir()).glob("cookiecutter*")) == before

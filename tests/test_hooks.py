@@ -151,8 +151,8 @@ def test_template_syntax_inside_an_answer_is_not_rendered_twice(cookies):
     assert pyproject["project"]["description"] == "{{ 7 * 7 }}"
 
 
-def test_too_old_python_or_cookiecutter_is_refused_before_any_question():
-    versions = load_hook("pre_prompt")
+def test_too_old_python_or_cookiecutter_is_refused():
+    versions = load_hook("pre_gen_project")
     assert versions.version_problems((3, 11, 0), "2.7.1") == []
     (python,) = versions.version_problems((3, 10, 12), "2.7.1")
     assert "Python 3.10 is too old" in python

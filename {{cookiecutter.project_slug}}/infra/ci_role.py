@@ -27,7 +27,7 @@ import re
 from infra import tags
 from infra.aws import DeployError, is_not_found
 from infra.engine import Context, Resource
-from infra.iam import canonical
+from infra.iam import canonical, delete_role
 from infra.lock import parameter_name
 from infra.logs import log_group_name
 
@@ -601,12 +601,7 @@ class DeployRole(Resource):
             ctx.aws.iam.tag_role(RoleName=actual["name"], Tags=tags.as_list(desired["tags"]))
 
     def delete(self, ctx, actual):
-        iam, name = ctx.aws.iam, actual["name"]
-        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
-            iam.delete_role_policy(RoleName=name, PolicyName=policy)
-        for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
-            iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
-        iam.delete_role(RoleName=name)
+        delete_role(ctx.aws.iam, actual["name"])
 
 
 class DeployPolicy(Resource):

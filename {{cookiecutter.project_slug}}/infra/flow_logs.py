@@ -10,7 +10,8 @@ from __future__ import annotations
 from infra import tags
 from infra.aws import DeployError
 from infra.engine import Context, Resource
-from infra.iam import _require_ours, canonical
+from infra.iam import canonical, delete_role, require_ours
+from infra.logs import LogGroup, group_name
 from infra.network import VPC
 
 LOG_GROUP = "aws_cloudwatch_log_group.vpc_flow_logs"
@@ -20,8 +21,11 @@ SERVICE = "vpc-flow-logs.amazonaws.com"
 DELIVERY_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
 
 
+PURPOSE = "vpc-flow-logs"
+
+
 def log_group_name(ctx: Context) -> str:
-    return f"/{ctx.settings.project_slug}/{ctx.settings.stack_name}/vpc-flow-logs"
+    return group_name(ctx, PURPOSE)
 
 
 def role_name(ctx: Context) -> str:
@@ -58,56 +62,6 @@ def delivery_policy(ctx: Context) -> dict:
     }
 
 
-class FlowLogGroup(Resource):
-    address = LOG_GROUP
-
-    def read(self, ctx):
-        logs, name = ctx.aws.client("logs"), log_group_name(ctx)
-        groups = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
-        group = next((g for g in groups if g["logGroupName"] == name), None)
-        if group is None:
-            return None
-        arn = group["arn"].removesuffix(":*")
-        listed = logs.list_tags_for_resource(resourceArn=arn)["tags"]
-        if not tags.belongs(listed, ctx.settings):
-            return None
-        return {
-            "id": name,
-            "name": name,
-            "arn": arn,
-            "retention_days": group.get("retentionInDays"),
-            "tags": tags.ours(listed, tags.stack_tags(ctx.settings)),
-        }
-
-    def desired(self, ctx):
-        if not ctx.settings.vpc_flow_logs:
-            return None
-        return {
-            "name": log_group_name(ctx),
-            "retention_days": ctx.settings.log_retention_days,
-            "tags": tags.stack_tags(ctx.settings),
-        }
-
-    def create(self, ctx, desired):
-        logs = ctx.aws.client("logs")
-        logs.create_log_group(logGroupName=desired["name"], tags=desired["tags"])
-        logs.put_retention_policy(
-            logGroupName=desired["name"], retentionInDays=desired["retention_days"]
-        )
-
-    def update(self, ctx, actual, desired, changes):
-        logs = ctx.aws.client("logs")
-        if actual["retention_days"] != desired["retention_days"]:
-            logs.put_retention_policy(
-                logGroupName=actual["name"], retentionInDays=desired["retention_days"]
-            )
-        if actual["tags"] != desired["tags"]:
-            logs.tag_resource(resourceArn=actual["arn"], tags=desired["tags"])
-
-    def delete(self, ctx, actual):
-        ctx.aws.client("logs").delete_log_group(logGroupName=actual["name"])
-
-
 class FlowLogRole(Resource):
     """The role with its one inline policy; both change together."""
 
@@ -119,7 +73,7 @@ class FlowLogRole(Resource):
             role = iam.get_role(RoleName=name)["Role"]
         except iam.exceptions.NoSuchEntityException:
             return None
-        owned = _require_ours(ctx, "role", name, role.get("Tags", []))
+        owned = require_ours(ctx, "role", name, role.get("Tags", []))
         try:
             policy = canonical(
                 iam.get_role_policy(RoleName=name, PolicyName=name)["PolicyDocument"]
@@ -171,10 +125,7 @@ class FlowLogRole(Resource):
             iam.tag_role(RoleName=actual["name"], Tags=tags.as_list(desired["tags"]))
 
     def delete(self, ctx, actual):
-        iam, name = ctx.aws.iam, actual["name"]
-        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
-            iam.delete_role_policy(RoleName=name, PolicyName=policy)
-        iam.delete_role(RoleName=name)
+        delete_role(ctx.aws.iam, actual["name"])
 
 
 class FlowLog(Resource):
@@ -236,4 +187,5 @@ class FlowLog(Resource):
 
 
 def resources() -> list[Resource]:
-    return [FlowLogGroup(), FlowLogRole(), FlowLog()]
+    group = LogGroup(LOG_GROUP, PURPOSE, wanted=lambda settings: settings.vpc_flow_logs)
+    return [group, FlowLogRole(), FlowLog()]

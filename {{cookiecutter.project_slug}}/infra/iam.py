@@ -107,7 +107,20 @@ def secret_policy(secret_arn: str) -> dict:
     }
 
 
-def _require_ours(ctx: Context, kind: str, name: str, tag_list) -> dict:
+def delete_role(iam, name: str) -> None:
+    """IAM deletes a role only once nothing is attached to it: detach everything first."""
+    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=name, PolicyName=policy)
+    for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+    for profile in iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]:
+        iam.remove_role_from_instance_profile(
+            InstanceProfileName=profile["InstanceProfileName"], RoleName=name
+        )
+    iam.delete_role(RoleName=name)
+
+
+def require_ours(ctx: Context, kind: str, name: str, tag_list) -> dict:
     actual = tags.from_list(tag_list)
     if not tags.belongs(actual, ctx.settings):
         raise DeployError(
@@ -132,7 +145,7 @@ class Role(Resource):
             "arn": role["Arn"],
             "name": name,
             "assume_role_policy": canonical(role["AssumeRolePolicyDocument"]),
-            "tags": _require_ours(ctx, "role", name, listed),
+            "tags": require_ours(ctx, "role", name, listed),
         }
 
     def desired(self, ctx):
@@ -159,16 +172,7 @@ class Role(Resource):
             ctx.aws.iam.tag_role(RoleName=actual["name"], Tags=tags.as_list(desired["tags"]))
 
     def delete(self, ctx, actual):
-        iam, name = ctx.aws.iam, actual["name"]
-        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
-            iam.delete_role_policy(RoleName=name, PolicyName=policy)
-        for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
-            iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
-        for profile in iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]:
-            iam.remove_role_from_instance_profile(
-                InstanceProfileName=profile["InstanceProfileName"], RoleName=name
-            )
-        iam.delete_role(RoleName=name)
+        delete_role(ctx.aws.iam, actual["name"])
 
 
 class RolePolicy(Resource):
@@ -231,7 +235,7 @@ class InstanceProfile(Resource):
             "name": name,
             "arn": profile["Arn"],
             "roles": tuple(sorted(role["RoleName"] for role in profile["Roles"])),
-            "tags": _require_ours(ctx, "instance profile", name, listed),
+            "tags": require_ours(ctx, "instance profile", name, listed),
         }
 
     def desired(self, ctx):

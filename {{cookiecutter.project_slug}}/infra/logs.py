@@ -1,22 +1,40 @@
-"""The app's CloudWatch log group; each instance writes its own stream through Docker."""
+"""The stack's CloudWatch log groups: the app's (one stream per instance, written through
+Docker) and, with `vpc_flow_logs`, the VPC's flow logs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from infra import tags
 from infra.engine import Context, Resource
+from infra.validation import StackSettings
 
 LOG_GROUP = "aws_cloudwatch_log_group.app"
 
 
+def group_name(ctx: Context, purpose: str) -> str:
+    return f"/{ctx.settings.project_slug}/{ctx.settings.stack_name}/{purpose}"
+
+
 def log_group_name(ctx: Context) -> str:
-    return f"/{ctx.settings.project_slug}/{ctx.settings.stack_name}/app"
+    return group_name(ctx, "app")
 
 
 class LogGroup(Resource):
-    address = LOG_GROUP
+    """A log group `/<project>/<stack>/<purpose>`, kept as long as log_retention_days says."""
+
+    def __init__(
+        self,
+        address: str = LOG_GROUP,
+        purpose: str = "app",
+        wanted: Callable[[StackSettings], bool] = lambda _settings: True,
+    ):
+        self.address = address
+        self.purpose = purpose
+        self.wanted = wanted
 
     def read(self, ctx):
-        logs, name = ctx.aws.client("logs"), log_group_name(ctx)
+        logs, name = ctx.aws.client("logs"), group_name(ctx, self.purpose)
         groups = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
         group = next((g for g in groups if g["logGroupName"] == name), None)
         if group is None:
@@ -32,8 +50,10 @@ class LogGroup(Resource):
         }
 
     def desired(self, ctx):
+        if not self.wanted(ctx.settings):
+            return None
         return {
-            "name": log_group_name(ctx),
+            "name": group_name(ctx, self.purpose),
             "retention_days": ctx.settings.log_retention_days,
             "tags": tags.stack_tags(ctx.settings),
         }
