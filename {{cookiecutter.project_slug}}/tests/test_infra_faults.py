@@ -71,9 +71,10 @@ def protocol(request) -> str | None:
 
 @pytest.fixture
 def throttling(fast_retries, monkeypatch) -> dict:
-    """AWS refuses a seeded random share of requests with a throttling error, unexecuted."""
+    """AWS refuses a seeded random share of requests with a throttling error, unexecuted,
+    until the test sets `on` to False (its own checks use clients without our retries)."""
     chance = random.Random(SEED)  # noqa: S311 - reproducible faults, not secrets
-    seen = {"throttled": 0, "requests": 0}
+    seen = {"throttled": 0, "requests": 0, "on": True}
     lock = threading.Lock()
     original = BotocoreStubber.__call__
 
@@ -81,7 +82,7 @@ def throttling(fast_retries, monkeypatch) -> dict:
         body = THROTTLE_BODIES.get(protocol(request))
         with lock:
             seen["requests"] += 1
-            throttle = body is not None and chance.random() < THROTTLED_SHARE
+            throttle = seen["on"] and body is not None and chance.random() < THROTTLED_SHARE
             seen["throttled"] += throttle
         if throttle:
             return botocore.awsrequest.AWSResponse(request.url, 400, {}, MockRawResponse(body))
@@ -128,6 +129,7 @@ def test_throttled_calls_are_retried_and_the_stack_converges(
     assert applied.code == 0, applied.err
     assert throttling["throttled"] > 10, throttling
     assert infra("plan").code == 0
+    throttling["on"] = False
     counts = count_stack(aws_client, project.settings)
     assert {key: counts[key] for key in EXPECTED} == EXPECTED
     assert counts["subnets"] == 2 * project.settings.az_count
