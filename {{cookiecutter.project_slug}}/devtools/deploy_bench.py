@@ -26,43 +26,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from devtools import benchmarks_file
+from devtools.emulated_aws import emulated_aws
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Simulated time each branch waits for AWS (real AWS: 5 to 15 minutes for the database).
 BRANCH_SECONDS = {"database": 3.0, "load balancer": 1.5, "instances": 1.0}
 TARGET_RATIO = 1.2
-FAKE_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-
-
-@contextlib.contextmanager
-def emulated_aws() -> Iterator[None]:
-    """moto in this process, dummy credentials, no real AWS reachable, instant polling."""
-    from moto import mock_aws
-
-    from infra import engine
-
-    saved = dict(os.environ)
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION", "IMAGE_TAG"):
-        os.environ.pop(name, None)
-    os.environ.update(FAKE_ENVIRONMENT)
-    poll, sleep = engine.Context.poll_seconds, engine.Context.default_sleep
-    engine.Context.poll_seconds = 0.0
-    engine.Context.default_sleep = staticmethod(lambda _seconds: None)
-    try:
-        with mock_aws():
-            yield
-    finally:
-        engine.Context.poll_seconds, engine.Context.default_sleep = poll, sleep
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 class Recorder:

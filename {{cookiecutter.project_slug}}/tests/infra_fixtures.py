@@ -17,46 +17,13 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.autoscaling import models as autoscaling_models
 
-from infra import aws, cli, engine, stack_file
+from devtools.emulated_aws import emulated_aws
+from infra import aws, cli, stack_file
 from infra.validation import OPTIONS, StackSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-FAKE_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-REMOVED_ENVIRONMENT = (
-    "AWS_ENDPOINT_URL",
-    "AWS_PROFILE",
-    "AWS_REGION",
-    "AWS_SECURITY_TOKEN",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "IMAGE_TAG",
-)
-
-
-@contextlib.contextmanager
-def fake_aws() -> Iterator[None]:
-    """Dummy credentials, instant waits, and moto in place of AWS."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in REMOVED_ENVIRONMENT:
-            patch.delenv(name, raising=False)
-        for name, value in FAKE_ENVIRONMENT.items():
-            patch.setenv(name, value)
-        patch.setattr(engine.Context, "poll_seconds", 0.0)
-        patch.setattr(engine.Context, "default_sleep", staticmethod(lambda _seconds: None))
-        with mock_aws():
-            yield
 
 
 @dataclasses.dataclass
@@ -126,7 +93,7 @@ class Calls:
 
 @pytest.fixture
 def moto() -> Iterator[None]:
-    with fake_aws():
+    with emulated_aws():
         yield
 
 
@@ -199,7 +166,7 @@ def deployed(moto, instance_refreshes, infra) -> Result:
 @pytest.fixture(scope="module")
 def applied_stack(tmp_path_factory) -> Iterator[tuple[Project, str]]:
     """One stack applied for a whole test module that only looks at it: (project, output)."""
-    with fake_aws():
+    with emulated_aws():
         project = Project(tmp_path_factory.mktemp("stack"))
         output = io.StringIO()
         with contextlib.redirect_stdout(output):
