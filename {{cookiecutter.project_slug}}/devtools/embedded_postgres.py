@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -95,11 +96,15 @@ class EmbeddedPostgres:
         import psutil
 
         postmaster = psutil.Process(self.pid)
-        postmaster.send_signal(signal.SIGSTOP)  # first, so it starts no new children
+        # The postmaster first, so it forks no new backend; a signal takes effect a moment
+        # after kill() returns, so wait for it before listing the children it has.
+        postmaster.send_signal(signal.SIGSTOP)
+        _wait_until_stopped(postmaster)
         self._frozen = [postmaster.pid]
         for child in postmaster.children(recursive=True):
             with contextlib.suppress(psutil.NoSuchProcess):
                 child.send_signal(signal.SIGSTOP)
+                _wait_until_stopped(child)
                 self._frozen.append(child.pid)
 
     def thaw(self) -> None:
@@ -162,3 +167,12 @@ class EmbeddedPostgres:
         if self._server is None:
             raise RuntimeError("the embedded PostgreSQL server is not started")
         return self._server
+
+
+def _wait_until_stopped(process, seconds: float = 5.0) -> None:
+    import psutil
+
+    done = (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    deadline = time.monotonic() + seconds
+    while process.status() not in done and time.monotonic() < deadline:
+        time.sleep(0.005)
