@@ -63,6 +63,10 @@ EVERY_ANSWER_CHANGED = {
     "db_performance_insights": "yes",
     "vpc_flow_logs": "yes",
     "alb_access_logs": "yes",
+    "nat_gateway": "per_az",
+    "domain_name": "guests.example.com",
+    "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+    "monthly_budget_usd": "30",
 }
 
 # Answers that shape the repository but are no deploy parameter.

@@ -1,6 +1,8 @@
 """The hooks: every bad answer is reported at once, clearly, and nothing is generated."""
 
 import importlib.util
+import os
+import subprocess
 import sys
 import tomllib
 
@@ -84,6 +86,14 @@ INVALID_ANSWERS = [
     ("health_check_success_codes", "500", "from 200 to 499"),
     ("log_retention_days", "10", "retention CloudWatch Logs offers"),
     ("alarm_email", "not-an-email", "not an e-mail address"),
+    ("nat_gateway", "two", "must be none (app in the public subnets), single"),
+    ("domain_name", "https://app.example.com", "lowercase host name"),
+    ("domain_name", "*.example.com", "wildcard"),
+    ("domain_name", "App.Example.com", "lowercase host name"),
+    ("hosted_zone_id", "Z0123456789ABCDEFGHIJ", "domain_name is empty"),
+    ("monthly_budget_usd", "20", "needs alarm_email"),
+    ("monthly_budget_usd", "twenty", "whole number"),
+    ("monthly_budget_usd", "0", "between 1 and 1000000"),
 ]
 
 
@@ -165,3 +175,25 @@ def test_the_pre_generation_hook_checks_versions_too(monkeypatch):
     monkeypatch.setattr(sys, "version_info", (3, 9, 0, "final", 0))
     problems = hook.problems_in({"_repo_dir": str(TEMPLATE_ROOT), "project_slug": "x"})
     assert problems and "Python 3.9 is too old" in problems[0]
+
+
+@pytest.mark.parametrize("answer", ["vpc_cidr=10.0.0.0/16", "vpc_cidr=10.0.0.1/16"])
+def test_the_hooks_find_the_rules_when_the_template_is_given_as_a_relative_path(tmp_path, answer):
+    """`cookiecutter .` in a checkout: the hook runs in the new project's folder, yet finds
+    the validator, accepting the good answer and refusing the bad one."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", ".", "--no-input", "-o", str(tmp_path), answer],
+        cwd=TEMPLATE_ROOT,
+        env={**os.environ, "PWD": str(TEMPLATE_ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr
+    if answer.endswith("1/16"):
+        assert result.returncode != 0
+        assert "host bits set" in result.stderr
+        assert list(tmp_path.iterdir()) == []
+    else:
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "visit-counter" / "stack.toml").is_file()

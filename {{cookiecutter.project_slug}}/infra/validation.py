@@ -75,6 +75,20 @@ class StackSettings:
     db_performance_insights: bool = False
     vpc_flow_logs: bool = False
     alb_access_logs: bool = False
+    # HTTPS on this domain when set; the certificate is validated in the hosted zone if given.
+    domain_name: str = ""
+    hosted_zone_id: str = ""
+    # none: app instances in the public subnets; single/per_az: in the private ones.
+    nat_gateway: str = "none"
+    monthly_budget_usd: int | None = None
+
+    @property
+    def https(self) -> bool:
+        return bool(self.domain_name)
+
+    @property
+    def nat_gateway_count(self) -> int:
+        return {"none": 0, "single": 1}.get(self.nat_gateway, self.az_count)
 
     @property
     def az_count(self) -> int:
@@ -146,6 +160,8 @@ OPTIONS = (
     "vpc_flow_logs",
     "alb_access_logs",
 )
+# The optional components set by a value; each is off while its key is absent or empty.
+VALUED_OPTIONS = ("domain_name", "hosted_zone_id", "nat_gateway", "monthly_budget_usd")
 
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 STACK = re.compile(r"[a-z][a-z0-9]{0,9}")
@@ -162,6 +178,9 @@ DB_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 EMAIL = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`|~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
 )
+DOMAIN_NAME = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+HOSTED_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}")
+NAT_GATEWAY_CHOICES = ("none", "single", "per_az")
 SUCCESS_CODES = re.compile(r"[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*")
 
 
@@ -277,6 +296,9 @@ def validate(raw: Mapping[str, Any]) -> tuple[StackSettings | None, list[Problem
         _check_health_check,
         _check_observability,
         _check_options,
+        _check_https,
+        _check_nat_gateway,
+        _check_budget,
     ):
         rule(check)
     if check.problems:
@@ -529,6 +551,60 @@ def _check_options(check: _Checker) -> None:
             check.boolean(variable)
 
 
+def _check_https(check: _Checker) -> None:
+    domain = check.text(
+        "domain_name",
+        DOMAIN_NAME,
+        "must be a lowercase host name such as app.example.com (no scheme, port, "
+        "path, trailing dot or wildcard)",
+        "app.example.com",
+        max_length=253,
+        allow_empty=True,
+    )
+    zone = check.text(
+        "hosted_zone_id",
+        HOSTED_ZONE_ID,
+        "must be a Route 53 hosted zone id: Z and up to 31 capital letters or digits, "
+        "without /hostedzone/",
+        "Z0123456789ABCDEFGHIJ",
+        max_length=32,
+        allow_empty=True,
+    )
+    if zone and not domain:
+        check.fail(
+            "hosted_zone_id",
+            "is set but domain_name is empty; the zone is used for the domain's "
+            "certificate and alias records",
+            "set domain_name too, or leave hosted_zone_id empty",
+        )
+
+
+def _check_nat_gateway(check: _Checker) -> None:
+    if "nat_gateway" not in check.raw:
+        return
+    value = check.raw["nat_gateway"]
+    if not isinstance(value, str) or value not in NAT_GATEWAY_CHOICES:
+        check.fail(
+            "nat_gateway",
+            "must be none (app in the public subnets), single (one NAT gateway) or per_az "
+            "(one NAT gateway in each availability zone)",
+            "single",
+        )
+
+
+def _check_budget(check: _Checker) -> None:
+    value = check.raw.get("monthly_budget_usd", "")
+    if isinstance(value, str) and value.strip() == "":
+        return
+    amount = check.integer("monthly_budget_usd", 1, 1000000, "20")
+    if amount is not None and not check.raw.get("alarm_email"):
+        check.fail(
+            "monthly_budget_usd",
+            "needs alarm_email: the budget e-mails it at 80 % and 100 % of the amount",
+            'set alarm_email = "you@example.com", or leave monthly_budget_usd empty',
+        )
+
+
 # Alarm thresholds have defaults, so the template does not ask about them; stack.toml
 # lists them for the user to tune.
 ALARM_THRESHOLDS = (
@@ -550,6 +626,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "public_subnet_cidrs": lambda value: tuple(as_list(value)),
     "private_subnet_cidrs": lambda value: tuple(as_list(value)),
     "db_engine_version": lambda value: str(value).strip(),
+    "monthly_budget_usd": lambda value: int(str(value).strip()) if str(value).strip() else None,
 }
 
 

@@ -21,7 +21,7 @@ from moto.autoscaling import models as autoscaling_models
 
 from devtools.emulated_aws import emulated_aws
 from infra import aws, cli, stack_file
-from infra.validation import OPTIONS, StackSettings
+from infra.validation import OPTIONS, VALUED_OPTIONS, StackSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,24 +47,28 @@ class Project:
         self.path = directory / "stack.toml"
         shutil.copy(PROJECT_ROOT / "stack.toml", self.path)
         # Tests start from the base stack whatever options the project chose (deletion
-        # protection would stop every destroy); test_infra_options.py turns each one on.
-        for option in OPTIONS:
-            self.set(option, "false")
+        # protection would stop every destroy); the option tests turn each one on.
+        for option in (*OPTIONS, *VALUED_OPTIONS):
+            self.unset(option)
 
     @property
     def settings(self) -> StackSettings:
         return stack_file.load(self.path)
 
     def set(self, key: str, value: str) -> None:
-        """Rewrite one `key = value` line of stack.toml (value as TOML)."""
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        for index, line in enumerate(lines):
-            if line.split("=")[0].strip() == key:
-                lines[index] = f"{key} = {value}"
-                break
-        else:
-            raise KeyError(key)
+        """Rewrite one `key = value` line of stack.toml (value as TOML), or add it."""
+        lines = self._lines_without(key)
+        # Added at the end, the key lands in the last table; every table is read alike.
+        lines.append(f"{key} = {value}")
         self.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def unset(self, key: str) -> None:
+        """Remove `key` from stack.toml, so it takes its default."""
+        self.path.write_text("\n".join(self._lines_without(key)) + "\n", encoding="utf-8")
+
+    def _lines_without(self, key: str) -> list[str]:
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        return [line for line in lines if line.split("=")[0].strip() != key]
 
     def run(self, *args: str, capsys=None) -> Result:
         code = cli.main([*args, "--config", str(self.path)])
@@ -231,3 +235,115 @@ def instances_keep_their_version(monkeypatch) -> None:
 
     monkeypatch.setattr(state, "__init__", init)
     monkeypatch.setattr(state, "launch_template", property(launch_template))
+
+
+@pytest.fixture
+def budgets_api(moto) -> Iterator[dict[str, list[dict]]]:
+    """moto 5.2 keeps budgets and notifications but lacks UpdateBudget, UpdateSubscriber,
+    DescribeSubscribersForNotification and budget tags (it drops CreateBudget's
+    ResourceTags): carry those out on moto's model. Yields the tags by budget ARN."""
+    from botocore.exceptions import ClientError
+    from moto.budgets.models import budgets_backends
+    from moto.core.utils import unix_time
+
+    tags_by_arn: dict[str, list[dict]] = {}
+    ok = {"ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    def arn_of(account: str, name: str) -> str:
+        return f"arn:aws:budgets::{account}:budget/{name}"
+
+    def stored(operation: str, account: str, name: str):
+        found = budgets_backends[account]["aws"].budgets[account].get(name)
+        if found is None:
+            error = {"Code": "NotFoundException", "Message": f"budget {name} does not exist"}
+            raise ClientError({"Error": error}, operation)
+        return found
+
+    def by_arn(operation: str, arn: str):
+        account, name = arn.split(":")[4], arn.split(":budget/", 1)[1]
+        stored(operation, account, name)
+        return tags_by_arn.setdefault(arn, [])
+
+    def notification(operation: str, params: dict):
+        budget = stored(operation, params["AccountId"], params["BudgetName"])
+        found = [n for n in budget.notifications if n.details == params["Notification"]]
+        if not found:
+            error = {"Code": "NotFoundException", "Message": "no such notification"}
+            raise ClientError({"Error": error}, operation)
+        return found[0]
+
+    def answer(service: str, operation: str, params: dict) -> dict | None:
+        if service != "budgets":
+            return None
+        if operation == "CreateBudget":
+            arn = arn_of(params["AccountId"], params["Budget"]["BudgetName"])
+            tags_by_arn.setdefault(arn, list(params.get("ResourceTags", [])))
+            return None  # moto creates the budget and its notifications
+        if operation == "DeleteBudget":
+            tags_by_arn.pop(arn_of(params["AccountId"], params["BudgetName"]), None)
+            return None
+        if operation == "ListTagsForResource":
+            return {"ResourceTags": list(by_arn(operation, params["ResourceARN"])), **ok}
+        if operation == "TagResource":
+            listed = by_arn(operation, params["ResourceARN"])
+            new = {tag["Key"]: tag for tag in params["ResourceTags"]}
+            listed[:] = [tag for tag in listed if tag["Key"] not in new] + list(new.values())
+            return ok
+        if operation == "UpdateBudget":
+            budget = stored(operation, params["AccountId"], params["NewBudget"]["BudgetName"])
+            kept = {"TimePeriod": budget.budget["TimePeriod"], "LastUpdatedTime": unix_time()}
+            budget.budget = {**params["NewBudget"], **kept}
+            return ok
+        if operation == "DescribeSubscribersForNotification":
+            return {"Subscribers": list(notification(operation, params).subscribers), **ok}
+        if operation == "UpdateSubscriber":
+            found = notification(operation, params)
+            found.subscribers = [
+                params["NewSubscriber"] if subscriber == params["OldSubscriber"] else subscriber
+                for subscriber in found.subscribers
+            ]
+            return ok
+        return None
+
+    aws.call_observers.append(answer)
+    yield tags_by_arn
+    aws.call_observers.remove(answer)
+
+
+HOSTED_ZONE_ID = "Z0HTTPS4TEST"
+
+
+def create_hosted_zone(name: str, zone_id: str, **options) -> str:
+    """A Route 53 zone whose id starts with Z like real ones do (moto's random ids need not)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.route53.models import HostedZoneIdentifier
+    from moto.utilities.id_generator import moto_id_manager
+
+    identifier = HostedZoneIdentifier(DEFAULT_ACCOUNT_ID, f"{name}.", None)
+    moto_id_manager.set_custom_id(identifier, zone_id)
+    try:
+        created = boto3.client("route53").create_hosted_zone(
+            Name=name, CallerReference=f"test {name}", **options
+        )
+    finally:
+        moto_id_manager.unset_custom_id(identifier)
+    return created["HostedZone"]["Id"].split("/")[-1]
+
+
+@pytest.fixture
+def hosted_zone(moto) -> str:
+    """The user's public Route 53 zone example.com."""
+    return create_hosted_zone("example.com", HOSTED_ZONE_ID)
+
+
+@pytest.fixture
+def acm_validates(moto, monkeypatch):
+    """moto issues a requested certificate MOTO_ACM_VALIDATION_WAIT (60) seconds after the
+    request. `acm_validates(True)` (the default): at once; False: not within a test."""
+    from moto import settings as moto_settings
+
+    def set_to(issues: bool) -> None:
+        monkeypatch.setattr(moto_settings, "ACM_VALIDATION_WAIT", 0 if issues else 86400)
+
+    set_to(True)
+    return set_to
