@@ -28,6 +28,14 @@ STATE_FILE = STATE_DIR / "server.json"
 LOG_FILE = STATE_DIR / "server.log"
 HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30
+LOCAL_CONFIG = STATE_DIR / "stack.toml"
+# Settings that need something only your real account has. The local deploy leaves them
+# out of its copy of stack.toml, and says why.
+LEFT_OUT_LOCALLY = {
+    "hosted_zone_id": "your Route 53 zone is not in the emulator; the certificate's DNS "
+    "record is printed instead, and the emulator issues the certificate at once",
+    "monthly_budget_usd": "moto lacks AWS Budgets calls the deploy tool reads back",
+}
 
 GREEN, RED, RESET = "\x1b[32m", "\x1b[31m", "\x1b[0m"
 
@@ -88,6 +96,7 @@ def start() -> dict:
     with LOG_FILE.open("ab") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
             [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            env={**os.environ, "MOTO_ACM_VALIDATION_WAIT": "0"},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -135,6 +144,20 @@ def seed_emulator(port: int) -> None:
                 ssm.put_parameter(Name=name, Value=images[0]["ImageId"], Type="String")
 
 
+def local_config() -> Path:
+    """stack.toml without the settings in LEFT_OUT_LOCALLY, in .local-aws/."""
+    kept = []
+    for line in (PROJECT_ROOT / "stack.toml").read_text(encoding="utf-8").splitlines():
+        key = line.split("=")[0].strip()
+        if key in LEFT_OUT_LOCALLY:
+            print(f"Left out locally: {key} ({LEFT_OUT_LOCALLY[key]}).")
+            continue
+        kept.append(line)
+    STATE_DIR.mkdir(exist_ok=True)
+    LOCAL_CONFIG.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return LOCAL_CONFIG
+
+
 def stack_region() -> str:
     sys.path.insert(0, str(PROJECT_ROOT))
     from infra.stack_file import load  # noqa: PLC0415
@@ -178,7 +201,7 @@ def cmd_up() -> int:
 def cmd_deploy() -> int:
     port = start()["port"]
     print_environment(port)
-    return infra(port, "apply", "--auto-approve")
+    return infra(port, "apply", "--auto-approve", "--config", str(local_config()))
 
 
 def cmd_destroy() -> int:
@@ -187,7 +210,7 @@ def cmd_destroy() -> int:
         stop()
         print("Nothing to destroy: the local AWS is not running.")
         return 0
-    code = infra(state["port"], "destroy", "--auto-approve")
+    code = infra(state["port"], "destroy", "--auto-approve", "--config", str(local_config()))
     if code == 0:
         stop()
         print("Local AWS stopped.")

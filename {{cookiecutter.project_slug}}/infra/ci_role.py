@@ -29,7 +29,7 @@ from infra.aws import DeployError, is_not_found
 from infra.engine import Context, Resource
 from infra.iam import canonical, delete_role
 from infra.lock import parameter_name
-from infra.logs import log_group_name
+from infra.logs import group_name
 
 PROVIDER = "aws_iam_openid_connect_provider.github"
 DEPLOY_ROLE = "aws_iam_role.deploy"
@@ -135,11 +135,21 @@ EC2_CHANGE_ACTIONS = [
     "ec2:RevokeSecurityGroupEgress",
     "ec2:RevokeSecurityGroupIngress",
 ]
-# Reads AWS does not scope to resources.
+# Only with nat_gateway on. CreateNatGateway also acts on the stack's subnet and Elastic IP,
+# which carry its tags. Turning the option off deletes with these rights: apply that change
+# before running bootstrap-ci again.
+NAT_CREATE_ACTIONS = ["ec2:AllocateAddress", "ec2:CreateNatGateway"]
+NAT_CHANGE_ACTIONS = ["ec2:CreateNatGateway", "ec2:DeleteNatGateway", "ec2:ReleaseAddress"]
+# Reads AWS does not scope to resources (NAT gateways and Elastic IPs: plan looks for ones
+# left from nat_gateway even while it is off; ACM certificates and their tags: plan looks
+# for one left from when domain_name was set).
 UNSCOPED_READS = [
+    "acm:ListCertificates",
+    "acm:ListTagsForCertificate",
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeInstanceRefreshes",
     "cloudwatch:DescribeAlarms",
+    "ec2:DescribeAddresses",
     "ec2:DescribeAvailabilityZones",
     "ec2:DescribeFlowLogs",
     "ec2:DescribeImages",
@@ -148,6 +158,7 @@ UNSCOPED_READS = [
     "ec2:DescribeInternetGateways",
     "ec2:DescribeLaunchTemplateVersions",
     "ec2:DescribeLaunchTemplates",
+    "ec2:DescribeNatGateways",
     "ec2:DescribeRegions",
     "ec2:DescribeRouteTables",
     "ec2:DescribeSecurityGroups",
@@ -198,27 +209,26 @@ def deploy_policy(ctx: Context) -> dict:
     ec2 = arn("ec2", "*/*")
     repository = arn("ecr", f"repository/{name('app')}")
     load_balancer = f"app/{name('alb')}/*"
-    log_group = arn("logs", f"log-group:{log_group_name(ctx)}")
+    # The stack's log groups (app, VPC flow logs) and their streams: /<project>/<stack>/...
+    log_groups = arn("logs", f"log-group:{group_name(ctx, '*')}")
     topic = arn("sns", name("alarms"))
     instance_role = arn("iam", f"role/{name('app-role')}", "")
     flow_logs_role = arn("iam", f"role/{name('flow-logs-role')}", "")
-    flow_log_group = arn(
-        "logs", f"log-group:/{settings.project_slug}/{settings.stack_name}/vpc-flow-logs"
-    )
     bucket = f"arn:{partition}:s3:::{name('alb-logs')}-{account}"
+    nat = settings.nat_gateway != "none"
     return {
         "Version": "2012-10-17",
         "Statement": [
             _statement("ReadWhatAwsDoesNotScope", UNSCOPED_READS, "*"),
             _statement(
                 "CreateNetworkAndTemplateWithStackTags",
-                [*EC2_CREATE_ACTIONS, "ec2:CreateTags"],
+                [*EC2_CREATE_ACTIONS, "ec2:CreateTags", *(NAT_CREATE_ACTIONS if nat else [])],
                 ec2,
                 _tag_condition(ctx, "RequestTag"),
             ),
             _statement(
                 "ChangeOnlyResourcesTaggedWithTheStack",
-                EC2_CHANGE_ACTIONS,
+                [*EC2_CHANGE_ACTIONS, *(NAT_CHANGE_ACTIONS if nat else [])],
                 "*",
                 _tag_condition(ctx, "ResourceTag"),
             ),
@@ -367,7 +377,7 @@ def deploy_policy(ctx: Context) -> dict:
                     "logs:PutRetentionPolicy",
                     "logs:TagResource",
                 ],
-                [log_group, f"{log_group}:*", flow_log_group, f"{flow_log_group}:*"],
+                log_groups,
             ),
             _statement(
                 "Database",
@@ -474,8 +484,76 @@ def deploy_policy(ctx: Context) -> dict:
                     arn("cloudwatch", f"dashboard/{name('dashboard')}", ""),
                 ],
             ),
+            *_budget_statements(ctx),
+            *_https_statements(ctx),
         ],
     }
+
+
+def _budget_statements(ctx: Context) -> list[dict]:
+    """The cost guard's budget, only while monthly_budget_usd is set.
+
+    Budgets authorizes its calls by two actions: budgets:ViewBudget (Describe*) and
+    budgets:ModifyBudget (Create/Update/Delete of budgets, notifications, subscribers);
+    CreateBudget with ResourceTags also needs budgets:TagResource. Emptying the option
+    deletes the budget with these rights: apply that change before running bootstrap-ci
+    again (infra/budget.py then takes "not allowed to look" for "no budget").
+    """
+    if ctx.settings.monthly_budget_usd is None:
+        return []
+    budget = f"arn:{ctx.aws.partition}:budgets::{ctx.aws.account_id}:budget/"
+    budget += ctx.settings.name("monthly")
+    return [
+        _statement(
+            "MonthlyBudget",
+            [
+                "budgets:ListTagsForResource",
+                "budgets:ModifyBudget",
+                "budgets:TagResource",
+                "budgets:ViewBudget",
+            ],
+            budget,
+        )
+    ]
+
+
+def _https_statements(ctx: Context) -> list[dict]:
+    """The certificate, and the records in the one hosted zone, while domain_name is set.
+
+    Turning HTTPS off deletes them with these rights: apply that change before running
+    bootstrap-ci again. Tag conditions on the ACM actions and record-name conditions on the
+    zone would double these statements, and the inline policy is close to its size limit.
+    """
+    settings, aws = ctx.settings, ctx.aws
+    if not settings.https:
+        return []
+    statements = [
+        _statement(
+            "Certificate",
+            [
+                "acm:AddTagsToCertificate",
+                "acm:DeleteCertificate",
+                "acm:DescribeCertificate",
+                "acm:RequestCertificate",
+            ],
+            f"arn:{aws.partition}:acm:{aws.region}:{aws.account_id}:certificate/*",
+        )
+    ]
+    if settings.hosted_zone_id:
+        route53 = f"arn:{aws.partition}:route53:::"
+        statements.append(
+            _statement(
+                "DomainRecordsInTheHostedZone",
+                [
+                    "route53:ChangeResourceRecordSets",
+                    "route53:GetChange",
+                    "route53:GetHostedZone",
+                    "route53:ListResourceRecordSets",
+                ],
+                [f"{route53}hostedzone/{settings.hosted_zone_id}", f"{route53}change/*"],
+            )
+        )
+    return statements
 
 
 def digest(document: str) -> str:

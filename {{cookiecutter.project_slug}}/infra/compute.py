@@ -15,6 +15,7 @@ import string
 from pathlib import Path
 
 import botocore.exceptions
+import botocore.parsers
 
 from infra import tags
 from infra.aws import DeployError, error_code, is_iam_propagation_delay, retry
@@ -22,7 +23,7 @@ from infra.engine import UNKNOWN, Context, Resource
 from infra.iam import APP_POLICY, PROFILE
 from infra.load_balancer import TARGET_GROUP
 from infra.logs import LOG_GROUP, log_group_name
-from infra.network import PUBLIC_RT, only_one, subnet_address
+from infra.network import PRIVATE_RT, PUBLIC_RT, only_one, subnet_address
 from infra.registry import REPOSITORY
 from infra.security_groups import group_address, rules_address
 
@@ -42,6 +43,8 @@ DEFAULT_VERSION = "$Default"
 ROLLED_OUT = "on the launch template's default version"
 # Refresh states in which instances are still being replaced.
 REFRESHING = ("Pending", "InProgress", "Baking")
+# Refresh states after which the instances that were not replaced stay.
+REFRESH_STOPPED = ("Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed")
 
 
 class UserDataTemplate(string.Template):
@@ -118,6 +121,19 @@ def instance_tags(ctx: Context) -> dict:
     return tags.stack_tags(ctx.settings, ctx.settings.name("app"))
 
 
+def app_tier(settings) -> str:
+    """The subnets of the app instances: private behind a NAT gateway, else public."""
+    return "public" if settings.nat_gateway == "none" else "private"
+
+
+def app_subnet_ids(ctx: Context) -> tuple:
+    ids = [
+        ctx.attr(subnet_address(app_tier(ctx.settings), index), "id")
+        for index in range(ctx.settings.az_count)
+    ]
+    return UNKNOWN if UNKNOWN in ids else tuple(sorted(ids))
+
+
 def start_instance_refresh(ctx: Context, name: str) -> None:
     """Replace the instances one by one, launching each new one before dropping an old one."""
     autoscaling = ctx.aws.autoscaling
@@ -159,6 +175,23 @@ def start_instance_refresh(ctx: Context, name: str) -> None:
     )
 
 
+def running_specs(group: dict) -> list[dict]:
+    """The launch template (id and version) of each instance not terminating."""
+    return [
+        instance.get("LaunchTemplate") or {}
+        for instance in group.get("Instances", [])
+        if not instance.get("LifecycleState", "").startswith("Terminat")
+    ]
+
+
+def on_old_version(spec: dict, template: dict) -> bool:
+    version = str(spec.get("Version", ""))
+    # A version AWS did not resolve ($Default) cannot be compared: trust it.
+    return spec.get("LaunchTemplateId") != template.get("id") or (
+        version.isdigit() and version != str(template.get("version"))
+    )
+
+
 def rollout_status(ctx: Context, group: dict) -> str:
     """ROLLED_OUT, or which instances still run an older launch template version.
 
@@ -171,20 +204,8 @@ def rollout_status(ctx: Context, group: dict) -> str:
     if not template:
         return ROLLED_OUT
     current = str(template["version"])
-    running = [
-        instance.get("LaunchTemplate") or {}
-        for instance in group.get("Instances", [])
-        if not instance.get("LifecycleState", "").startswith("Terminat")
-    ]
-    old = sorted(
-        {
-            str(spec.get("Version"))
-            for spec in running
-            if spec.get("LaunchTemplateId") != template["id"]
-            # A version AWS did not resolve ($Default) cannot be compared: trust it.
-            or (str(spec.get("Version", "")).isdigit() and str(spec["Version"]) != current)
-        }
-    )
+    running = running_specs(group)
+    old = sorted({str(spec.get("Version")) for spec in running if on_old_version(spec, template)})
     if not old:
         return ROLLED_OUT
     refreshes = ctx.aws.autoscaling.describe_instance_refreshes(
@@ -211,7 +232,7 @@ def emulator_lacks_it(error: Exception) -> bool:
     """moto answers StartInstanceRefresh with NotImplementedError (in process) or a 500."""
     if not os.environ.get("AWS_ENDPOINT_URL"):
         return False
-    return isinstance(error, (NotImplementedError, botocore.exceptions.ResponseParserError)) or (
+    return isinstance(error, (NotImplementedError, botocore.parsers.ResponseParserError)) or (
         isinstance(error, botocore.exceptions.ClientError)
         and error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
     )
@@ -223,7 +244,12 @@ class LaunchTemplate(Resource):
         "a new default version; the Auto Scaling group then replaces its instances "
         "(instance refresh, never below 100 % healthy)"
     )
-    depends_on = (group_address("app"), PROFILE, REPOSITORY, LOG_GROUP)
+
+    def __init__(self, tier: str = "public"):
+        # Behind NAT, a version without public IPs waits for the routes out: the group
+        # may launch from it at any time.
+        routes = (PRIVATE_RT,) if tier == "private" else ()
+        self.depends_on = (group_address("app"), PROFILE, REPOSITORY, LOG_GROUP, *routes)
 
     def read(self, ctx):
         name = ctx.settings.name("lt")
@@ -254,7 +280,7 @@ class LaunchTemplate(Resource):
             "instance_type": data.get("InstanceType"),
             "instance_profile": data.get("IamInstanceProfile", {}).get("Name"),
             "security_group_ids": tuple(sorted(interface.get("Groups", []))),
-            "associate_public_ip": interface.get("AssociatePublicIpAddress"),
+            "associate_public_ip": bool(interface.get("AssociatePublicIpAddress")),
             "metadata": {
                 "http_tokens": metadata.get("HttpTokens"),
                 "hop_limit": metadata.get("HttpPutResponseHopLimit"),
@@ -286,8 +312,8 @@ class LaunchTemplate(Resource):
             "instance_type": settings.app_instance_type,
             "instance_profile": settings.name("app-profile"),
             "security_group_ids": UNKNOWN if sg is UNKNOWN else (sg,),
-            # Public subnets and no NAT: the instances need a public IP to reach ECR.
-            "associate_public_ip": True,
+            # In the public subnets, with no NAT, the instances need a public IP to reach ECR.
+            "associate_public_ip": app_tier(settings) == "public",
             # IMDSv2 only; two hops so the container can reach the instance role too.
             "metadata": {"http_tokens": "required", "hop_limit": 2, "http_endpoint": "enabled"},
             "root_volume": {
@@ -327,7 +353,7 @@ class LaunchTemplate(Resource):
             "NetworkInterfaces": [
                 {
                     "DeviceIndex": 0,
-                    "AssociatePublicIpAddress": True,
+                    "AssociatePublicIpAddress": desired["associate_public_ip"],
                     "DeleteOnTermination": True,
                     "Groups": list(desired["security_group_ids"]),
                 }
@@ -375,7 +401,10 @@ class LaunchTemplate(Resource):
                 LaunchTemplateId=actual["id"], DefaultVersion=str(version)
             )
             group = ctx.state.get(AUTOSCALING_GROUP)
-            if group is not None and group["instance_ids"]:
+            # A group about to move to other subnets starts the refresh itself, after the
+            # move: instances launched before it would land where they cannot get out.
+            moving = group is not None and group["subnet_ids"] != app_subnet_ids(ctx)
+            if group is not None and group["instance_ids"] and not moving:
                 start_instance_refresh(ctx, group["name"])
         if actual["tags"] != desired["tags"]:
             ctx.aws.ec2.create_tags(Resources=[actual["id"]], Tags=tags.as_list(desired["tags"]))
@@ -387,14 +416,16 @@ class LaunchTemplate(Resource):
 class AutoScalingGroup(Resource):
     address = AUTOSCALING_GROUP
 
-    def __init__(self, subnet_count: int):
-        self.subnets = [subnet_address("public", index) for index in range(subnet_count)]
-        # The policy and routes first: a booting instance needs them to pull its image.
+    def __init__(self, subnet_count: int, tier: str = "public"):
+        self.tier = tier
+        self.subnets = [subnet_address(tier, index) for index in range(subnet_count)]
+        # The policy and routes first: a booting instance needs them to pull its image (in
+        # the private subnets, the routes come after the NAT gateways they lead to).
         self.depends_on = (
             LAUNCH_TEMPLATE,
             TARGET_GROUP,
             APP_POLICY,
-            PUBLIC_RT,
+            PUBLIC_RT if tier == "public" else PRIVATE_RT,
             rules_address("app"),
             *self.subnets,
         )
@@ -513,7 +544,8 @@ class AutoScalingGroup(Resource):
                 "LaunchTemplateId": desired["launch_template"]["id"],
                 "Version": desired["launch_template"]["version"],
             }
-        if actual["subnet_ids"] != desired["subnet_ids"]:
+        moved = actual["subnet_ids"] != desired["subnet_ids"]
+        if moved:
             arguments["VPCZoneIdentifier"] = ",".join(desired["subnet_ids"])
         if arguments:
             retry(
@@ -535,8 +567,37 @@ class AutoScalingGroup(Resource):
         if actual["tags"] != desired["tags"]:
             autoscaling.create_or_update_tags(Tags=self._tags(ctx, desired))
         stale = actual["instances"] != ROLLED_OUT
-        if (new_template or stale) and actual["instance_ids"]:
+        if (new_template or stale or moved) and actual["instance_ids"]:
             start_instance_refresh(ctx, name)
+            if moved and self.tier == "public":
+                # Back from the private subnets: their NAT gateways go once this is done,
+                # and the instances still there would lose their way out.
+                self._wait_for_rollout(ctx, name)
+
+    def _wait_for_rollout(self, ctx, name: str) -> None:
+        template = ctx.state.get(LAUNCH_TEMPLATE) or {}
+        autoscaling = ctx.aws.autoscaling
+
+        def replaced() -> bool:
+            group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+                "AutoScalingGroups"
+            ][0]
+            if not [spec for spec in running_specs(group) if on_old_version(spec, template)]:
+                return True
+            refreshes = autoscaling.describe_instance_refreshes(
+                AutoScalingGroupName=name, MaxRecords=1
+            )["InstanceRefreshes"]
+            status = refreshes[0].get("Status") if refreshes else None
+            if status in REFRESH_STOPPED:
+                raise DeployError(
+                    f"{self.address}: the instance refresh ended {status}, so instances "
+                    "still run in the private subnets and their NAT gateways stay: see "
+                    f"`aws autoscaling describe-instance-refreshes --auto-scaling-group-name "
+                    f"{name}`, then run apply again."
+                )
+            return False
+
+        ctx.wait(self.address, "modifying", replaced, timeout_seconds=3600)
 
     def delete(self, ctx, actual):
         autoscaling = ctx.aws.autoscaling
@@ -551,4 +612,5 @@ class AutoScalingGroup(Resource):
 
 
 def resources(ctx: Context) -> list[Resource]:
-    return [LaunchTemplate(), AutoScalingGroup(ctx.settings.az_count)]
+    tier = app_tier(ctx.settings)
+    return [LaunchTemplate(tier), AutoScalingGroup(ctx.settings.az_count, tier)]

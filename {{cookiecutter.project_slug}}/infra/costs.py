@@ -13,9 +13,27 @@ Sources (compiled on PRICES_AS_OF; AWS changes prices, so check before you rely 
   found only in third-party price tables (two independent ones agreeing), not in a quoted
   AWS price-list line: check them on the AWS pages first.
 - Secrets Manager: aws.amazon.com/secrets-manager/pricing ($0.40 per secret per month).
+- us-east-2 (Ohio) lists the same on-demand prices as us-east-1 for every item of this
+  table on the AWS pricing pages; that was recalled, not quoted from a price-list line:
+  check it there.
+- Multi-AZ databases: aws.amazon.com/rds/postgresql/pricing lists a Multi-AZ deployment
+  with one standby at twice the Single-AZ instance-hour and gp3 storage rates.
+- NAT gateway hours (option nat_gateway): us-east-1 $0.045, as aws.amazon.com/vpc/pricing
+  quotes it in its US East example. ap-south-1 $0.056 (two independent third-party tables
+  agreeing) and eu-west-1 $0.048 (one third-party table, and inside the $0.048-0.052 a
+  second gives for Europe) were not found in a quoted AWS line: check them there first.
+  Each gateway's Elastic IP is an in-use public IPv4 address like any other.
 Not priced (usage-based, small for a student project, or free-tier): load balancer capacity
 units (LCUs), data transfer out, CloudWatch alarms, dashboard, logs and metrics, ECR image
-storage, SNS e-mails, backup storage beyond the free allocation, KMS API calls.
+storage, SNS e-mails, backup storage beyond the free allocation, KMS API calls, data
+processed by NAT gateways (per GB).
+Free, so not an item: the cost guard's budget (option monthly_budget_usd). The AWS Price List
+(AWSBudgets, effective 2020-10-01) charges $0.00 per budget-day for budgets with
+notifications only; just action-enabled budgets cost money ($0.10 a day past 62 free
+budget-days a month), and this budget has no actions. Also the HTTPS option's ACM
+certificate: public certificates that cannot be exported are free (the AWS Price List
+charges only exportable ones, from 2025-02-01), and Route 53 answers alias queries to a load
+balancer for free. The hosted zone (0.50 USD a month) is the user's own, not the stack's.
 """
 
 from __future__ import annotations
@@ -47,6 +65,7 @@ class RegionPrices:
     alb_hour: float | None  # Application Load Balancer, per load balancer-hour
     public_ipv4_hour: float | None  # per in-use public IPv4 address
     secret_month: float | None  # Secrets Manager, per secret
+    nat_gateway_hour: float | None = None  # per NAT gateway-hour, data processed not included
 
 
 PRICES: dict[str, RegionPrices] = {
@@ -58,6 +77,7 @@ PRICES: dict[str, RegionPrices] = {
         alb_hour=0.0239,
         public_ipv4_hour=0.005,
         secret_month=0.40,
+        nat_gateway_hour=0.056,
     ),
     "us-east-1": RegionPrices(
         instance_hour={"t3.micro": 0.0104},
@@ -67,6 +87,18 @@ PRICES: dict[str, RegionPrices] = {
         alb_hour=0.0225,
         public_ipv4_hour=0.005,
         secret_month=0.40,
+        nat_gateway_hour=0.045,
+    ),
+    # US East (Ohio) lists the same prices as US East (N. Virginia) for every item here.
+    "us-east-2": RegionPrices(
+        instance_hour={"t3.micro": 0.0104},
+        db_instance_hour={"db.t3.micro": 0.018},
+        ebs_gp3_gb_month=0.08,
+        rds_gp3_gb_month=0.115,
+        alb_hour=0.0225,
+        public_ipv4_hour=0.005,
+        secret_month=0.40,
+        nat_gateway_hour=0.045,
     ),
     "eu-west-1": RegionPrices(
         instance_hour={"t3.micro": 0.0114},
@@ -76,6 +108,7 @@ PRICES: dict[str, RegionPrices] = {
         alb_hour=0.0252,
         public_ipv4_hour=0.005,
         secret_month=0.40,
+        nat_gateway_hour=0.048,
     ),
 }
 
@@ -104,12 +137,12 @@ def monthly_estimate(settings: StackSettings) -> list[Item]:
 
     if prices is None:
         prices = RegionPrices({}, {}, None, None, None, None, None)
-    # Only Single-AZ prices are in the table: a Multi-AZ database is reported, not guessed.
-    multi_az = bool(getattr(settings, "db_multi_az", False))
-    deployment = "Multi-AZ" if multi_az else "Single-AZ"
-    prefix = "Multi-AZ " if multi_az else ""
-    db_hour = None if multi_az else prices.db_instance_hour.get(db_class)
-    db_storage = None if multi_az else prices.rds_gp3_gb_month
+    # A Multi-AZ (one standby) DB instance deployment bills instance hours and storage at
+    # twice the Single-AZ rates: the standby is a second instance with its own storage.
+    copies = 2 if settings.db_multi_az else 1
+    deployment = "Multi-AZ" if settings.db_multi_az else "Single-AZ"
+    db_hour = _times(prices.db_instance_hour.get(db_class), copies)
+    db_storage = _times(prices.rds_gp3_gb_month, copies)
     items: list[tuple[str, tuple[float | None, str], str]] = [
         (
             f"app instances: {instances} x {app_type}",
@@ -122,11 +155,7 @@ def monthly_estimate(settings: StackSettings) -> list[Item]:
             priced(prices.ebs_gp3_gb_month, instances * APP_ROOT_VOLUME_GB, "EBS gp3 storage"),
             "one encrypted root volume per instance",
         ),
-        (
-            f"app public IPv4 addresses: {instances}",
-            priced(prices.public_ipv4_hour, instances * HOURS_PER_MONTH, "public IPv4"),
-            "the instances pull their image without a NAT gateway",
-        ),
+        *_public_ip_or_nat_items(settings, prices, priced),
         (
             "load balancer (ALB)",
             priced(prices.alb_hour, HOURS_PER_MONTH, "Application Load Balancer"),
@@ -139,12 +168,12 @@ def monthly_estimate(settings: StackSettings) -> list[Item]:
         ),
         (
             f"database: {db_class}, {deployment}",
-            priced(db_hour, HOURS_PER_MONTH, f"{prefix}{db_class}"),
+            priced(db_hour, HOURS_PER_MONTH, db_class),
             "RDS for PostgreSQL",
         ),
         (
             f"database storage: {settings.db_allocated_storage_gb} GB gp3",
-            priced(db_storage, settings.db_allocated_storage_gb, f"{prefix}RDS gp3 storage"),
+            priced(db_storage, settings.db_allocated_storage_gb, "RDS gp3 storage"),
             "backups up to this size are free",
         ),
         (
@@ -154,6 +183,37 @@ def monthly_estimate(settings: StackSettings) -> list[Item]:
         ),
     ]
     return [(item, amount, unknown or note) for item, (amount, unknown), note in items]
+
+
+def _times(price: float | None, copies: int) -> float | None:
+    return None if price is None else price * copies
+
+
+def _public_ip_or_nat_items(settings: StackSettings, prices: RegionPrices, priced) -> list:
+    """How the app instances get out: a public IP each, or NAT gateways with one each."""
+    gateways = settings.nat_gateway_count
+    if not gateways:
+        instances = settings.app_desired_capacity
+        return [
+            (
+                f"app public IPv4 addresses: {instances}",
+                priced(prices.public_ipv4_hour, instances * HOURS_PER_MONTH, "public IPv4"),
+                "the instances pull their image without a NAT gateway",
+            )
+        ]
+    hours = gateways * HOURS_PER_MONTH
+    return [
+        (
+            f"NAT gateways: {gateways}",
+            priced(prices.nat_gateway_hour, hours, "NAT gateway"),
+            "plus data processed, by the GB, not included",
+        ),
+        (
+            f"NAT gateway public IPv4 addresses: {gateways}",
+            priced(prices.public_ipv4_hour, hours, "public IPv4"),
+            "one Elastic IP each; the app instances have no public IP",
+        ),
+    ]
 
 
 def total(items: list[Item]) -> float:

@@ -98,16 +98,27 @@ class Context:
         return actual.get(key, UNKNOWN)
 
     def wait(
-        self, address: str, verb: str, done: Callable[[], bool], timeout_seconds: float = 3600
+        self,
+        address: str,
+        verb: str,
+        done: Callable[[], bool],
+        timeout_seconds: float = 3600,
+        timed_out: Callable[[str], str] | None = None,
     ) -> None:
-        """Poll `done()` until true, printing Terraform's "Still creating... [30s elapsed]"."""
+        """Poll `done()` until true, printing Terraform's "Still creating... [30s elapsed]".
+
+        `timed_out(elapsed)` words the error when it takes longer than `timeout_seconds`.
+        """
         started = time.monotonic()
         last_report = started
         while not done():
             now = time.monotonic()
             if now - started > timeout_seconds:
+                elapsed = _duration(now - started)
                 raise DeployError(
-                    f"{address}: still not done after {_duration(now - started)}; "
+                    timed_out(elapsed)
+                    if timed_out
+                    else f"{address}: still not done after {elapsed}; "
                     "check it in the AWS console, then run the command again."
                 )
             if now - last_report >= self.progress_seconds:

@@ -1,16 +1,28 @@
-"""The load balancer tier: an internet-facing ALB, its target group and the HTTP listener."""
+"""The load balancer tier: an internet-facing ALB, its target group and its listeners.
+
+Port 80 forwards to the target group; with HTTPS (option `domain_name`) port 443 does, with
+the domain's ACM certificate (infra/certificate.py), and port 80 answers with a redirect.
+"""
 
 from __future__ import annotations
 
 from infra import access_logs, tags
+from infra.certificate import CERTIFICATE, VALIDATION
 from infra.database import require_two_zones
 from infra.engine import UNKNOWN, Context, Resource
 from infra.network import IGW, VPC, only_one, subnet_address
-from infra.security_groups import HTTP_PORT, group_address
+from infra.security_groups import HTTP_PORT, HTTPS_PORT, group_address
 
 LOAD_BALANCER = "aws_lb.main"
 TARGET_GROUP = "aws_lb_target_group.app"
 LISTENER = "aws_lb_listener.http"
+HTTPS_LISTENER = "aws_lb_listener.https"
+# The policy AWS recommends, and the console's default (AWS documentation, "Security policies
+# for your Application Load Balancer"): TLS 1.3, or 1.2 with restricted forward-secret
+# ciphers, and hybrid post-quantum key exchange for clients that offer it. The API's own
+# default, ELBSecurityPolicy-2016-08, still allows TLS 1.0.
+SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
+REDIRECT_TO_HTTPS = {"protocol": "HTTPS", "port": str(HTTPS_PORT), "status_code": "HTTP_301"}
 ATTRIBUTES = {"routing.http.drop_invalid_header_fields.enabled": "true"}
 ACCESS_LOGS_ENABLED = "access_logs.s3.enabled"
 REPLACE_LB = "Change it back in stack.toml, or run `python -m infra destroy` and then apply."
@@ -71,6 +83,7 @@ class LoadBalancer(Resource):
             "arn": arn,
             "name": name,
             "dns_name": lb["DNSName"],
+            "canonical_hosted_zone_id": lb.get("CanonicalHostedZoneId"),
             "state": lb.get("State", {}).get("Code"),
             "scheme": lb["Scheme"],
             "type": lb["Type"],
@@ -256,38 +269,71 @@ class TargetGroup(Resource):
         ctx.aws.elbv2.delete_target_group(TargetGroupArn=actual["arn"])
 
 
+def read_listener(ctx: Context, port: int) -> dict | None:
+    """The load balancer's listener on `port`, with the attributes both listeners share."""
+    lb_arn = ctx.attr(LOAD_BALANCER, "arn")
+    if lb_arn is UNKNOWN:
+        return None
+    listeners = [
+        item
+        for item in ctx.aws.elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]
+        if item["Port"] == port
+    ]
+    if not listeners:
+        return None
+    listener = listeners[0]
+    actions = listener.get("DefaultActions", [])
+    action = actions[0] if actions else {}
+    redirect = action.get("RedirectConfig") if action.get("Type") == "redirect" else None
+    arn = listener["ListenerArn"]
+    return {
+        "id": arn,
+        "arn": arn,
+        "port": listener["Port"],
+        "protocol": listener["Protocol"],
+        "forward_to": action.get("TargetGroupArn") if action.get("Type") == "forward" else None,
+        "redirect": {
+            "protocol": redirect.get("Protocol"),
+            "port": redirect.get("Port"),
+            "status_code": redirect.get("StatusCode"),
+        }
+        if redirect
+        else None,
+        "ssl_policy": listener.get("SslPolicy"),
+        "certificate_arn": (listener.get("Certificates") or [{}])[0].get("CertificateArn"),
+        "tags": tags.ours(elb_tags(ctx, arn), tags.stack_tags(ctx.settings)),
+    }
+
+
+def default_actions(desired: dict) -> list[dict]:
+    redirect = desired.get("redirect")
+    if redirect:
+        config = {
+            "Protocol": redirect["protocol"],
+            "Port": redirect["port"],
+            "StatusCode": redirect["status_code"],
+        }
+        return [{"Type": "redirect", "RedirectConfig": config}]
+    return [{"Type": "forward", "TargetGroupArn": desired["forward_to"]}]
+
+
 class Listener(Resource):
+    """Port 80: forwards to the app, or with HTTPS redirects to port 443."""
+
     address = LISTENER
-    depends_on = (LOAD_BALANCER, TARGET_GROUP)
+    # With HTTPS it redirects only once port 443 answers; without, 443 goes after it forwards.
+    depends_on = (LOAD_BALANCER, TARGET_GROUP, HTTPS_LISTENER)
 
     def read(self, ctx):
-        lb_arn = ctx.attr(LOAD_BALANCER, "arn")
-        if lb_arn is UNKNOWN:
-            return None
-        listeners = [
-            item
-            for item in ctx.aws.elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]
-            if item["Port"] == HTTP_PORT
-        ]
-        if not listeners:
-            return None
-        listener = listeners[0]
-        actions = listener.get("DefaultActions", [])
-        arn = listener["ListenerArn"]
-        return {
-            "id": arn,
-            "arn": arn,
-            "port": listener["Port"],
-            "protocol": listener["Protocol"],
-            "forward_to": actions[0].get("TargetGroupArn") if actions else None,
-            "tags": tags.ours(elb_tags(ctx, arn), tags.stack_tags(ctx.settings)),
-        }
+        return read_listener(ctx, HTTP_PORT)
 
     def desired(self, ctx):
+        https = ctx.settings.https
         return {
             "port": HTTP_PORT,
             "protocol": "HTTP",
-            "forward_to": ctx.attr(TARGET_GROUP, "arn"),
+            "forward_to": None if https else ctx.attr(TARGET_GROUP, "arn"),
+            "redirect": dict(REDIRECT_TO_HTTPS) if https else None,
             "tags": tags.stack_tags(ctx.settings),
         }
 
@@ -296,20 +342,68 @@ class Listener(Resource):
             LoadBalancerArn=ctx.attr(LOAD_BALANCER, "arn"),
             Protocol="HTTP",
             Port=HTTP_PORT,
-            DefaultActions=[{"Type": "forward", "TargetGroupArn": desired["forward_to"]}],
+            DefaultActions=default_actions(desired),
             Tags=tags.as_list(desired["tags"]),
         )
 
     def update(self, ctx, actual, desired, changes):
-        if (actual["forward_to"], actual["protocol"]) != (
-            desired["forward_to"],
-            desired["protocol"],
-        ):
+        fields = ("forward_to", "redirect", "protocol")
+        if any(actual[field] != desired[field] for field in fields):
             ctx.aws.elbv2.modify_listener(
                 ListenerArn=actual["arn"],
                 Protocol="HTTP",
                 Port=HTTP_PORT,
-                DefaultActions=[{"Type": "forward", "TargetGroupArn": desired["forward_to"]}],
+                DefaultActions=default_actions(desired),
+            )
+        converge_elb_tags(ctx, actual, desired)
+
+    def delete(self, ctx, actual):
+        ctx.aws.elbv2.delete_listener(ListenerArn=actual["arn"])
+
+
+class HttpsListener(Resource):
+    """Port 443 (option `domain_name`): TLS with the issued certificate, forwards to the app."""
+
+    address = HTTPS_LISTENER
+    # AWS refuses a certificate that is not issued yet; ACM refuses to delete one in use.
+    depends_on = (LOAD_BALANCER, TARGET_GROUP, CERTIFICATE, VALIDATION)
+
+    def read(self, ctx):
+        return read_listener(ctx, HTTPS_PORT)
+
+    def desired(self, ctx):
+        if not ctx.settings.https:
+            return None
+        return {
+            "port": HTTPS_PORT,
+            "protocol": "HTTPS",
+            "ssl_policy": SSL_POLICY,
+            "certificate_arn": ctx.attr(CERTIFICATE, "arn"),
+            "forward_to": ctx.attr(TARGET_GROUP, "arn"),
+            "tags": tags.stack_tags(ctx.settings),
+        }
+
+    def create(self, ctx, desired):
+        ctx.aws.elbv2.create_listener(
+            LoadBalancerArn=ctx.attr(LOAD_BALANCER, "arn"),
+            Protocol="HTTPS",
+            Port=HTTPS_PORT,
+            SslPolicy=desired["ssl_policy"],
+            Certificates=[{"CertificateArn": desired["certificate_arn"]}],
+            DefaultActions=default_actions(desired),
+            Tags=tags.as_list(desired["tags"]),
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        fields = ("protocol", "ssl_policy", "certificate_arn", "forward_to")
+        if any(actual[field] != desired[field] for field in fields):
+            ctx.aws.elbv2.modify_listener(
+                ListenerArn=actual["arn"],
+                Protocol="HTTPS",
+                Port=HTTPS_PORT,
+                SslPolicy=desired["ssl_policy"],
+                Certificates=[{"CertificateArn": desired["certificate_arn"]}],
+                DefaultActions=default_actions(desired),
             )
         converge_elb_tags(ctx, actual, desired)
 
@@ -318,4 +412,4 @@ class Listener(Resource):
 
 
 def resources(ctx: Context) -> list[Resource]:
-    return [LoadBalancer(ctx.settings.az_count), TargetGroup(), Listener()]
+    return [LoadBalancer(ctx.settings.az_count), TargetGroup(), HttpsListener(), Listener()]

@@ -374,16 +374,27 @@ def route_target(route: dict) -> str:
 
 
 class RouteTable(Resource):
-    """Public: default route to the internet gateway. Private: the VPC's local route only."""
+    """Its subnets, and a default route (0.0.0.0/0) to `gateway` when it has one: the
+    internet gateway (public), a NAT gateway (private, infra/nat.py), or none (local only)."""
 
-    def __init__(self, tier: str, subnet_count: int):
-        self.tier = tier
-        self.address = PUBLIC_RT if tier == "public" else PRIVATE_RT
-        self.subnets = [subnet_address(tier, index) for index in range(subnet_count)]
-        self.depends_on = (VPC, *self.subnets) + ((IGW,) if tier == "public" else ())
+    def __init__(
+        self,
+        address: str,
+        role: str,
+        subnets: list[str],
+        gateway: str | None = None,
+        wanted: bool = True,
+        after: tuple[str, ...] = (),
+    ):
+        self.address = address
+        self.role = role
+        self.subnets = subnets
+        self.gateway = gateway
+        self.wanted = wanted
+        self.depends_on = (VPC, *subnets, *((gateway,) if gateway else ()), *after)
 
     def read(self, ctx):
-        name = ctx.settings.name(f"{self.tier}-rt")
+        name = ctx.settings.name(self.role)
         found = ctx.aws.ec2.describe_route_tables(Filters=tags.ec2_filters(ctx.settings, name))[
             "RouteTables"
         ]
@@ -397,11 +408,7 @@ class RouteTable(Resource):
                 if route.get("GatewayId") != "local"
             )
         )
-        associations = {
-            a["SubnetId"]: a["RouteTableAssociationId"]
-            for a in table.get("Associations", [])
-            if a.get("SubnetId")
-        }
+        associations = subnet_associations(table)
         return {
             "id": table["RouteTableId"],
             "vpc_id": table["VpcId"],
@@ -412,15 +419,17 @@ class RouteTable(Resource):
         }
 
     def desired(self, ctx):
+        if not self.wanted:
+            return None
         routes: tuple = ()
-        if self.tier == "public":
-            routes = (f"0.0.0.0/0 -> {ctx.attr(IGW, 'id')}",)
+        if self.gateway:
+            routes = (f"0.0.0.0/0 -> {ctx.attr(self.gateway, 'id')}",)
         subnet_ids = [ctx.attr(address, "id") for address in self.subnets]
         return {
             "vpc_id": ctx.attr(VPC, "id"),
             "routes": routes,
             "subnet_ids": UNKNOWN if UNKNOWN in subnet_ids else tuple(sorted(subnet_ids)),
-            "tags": tags.stack_tags(ctx.settings, ctx.settings.name(f"{self.tier}-rt")),
+            "tags": tags.stack_tags(ctx.settings, ctx.settings.name(self.role)),
         }
 
     def create(self, ctx, desired):
@@ -445,22 +454,48 @@ class RouteTable(Resource):
             ec2.delete_route(RouteTableId=table_id, **{key: destination})
         for route in set(desired["routes"]) - set(actual["routes"]):
             destination, gateway = route.split(" -> ")
+            target = "NatGatewayId" if gateway.startswith("nat-") else "GatewayId"
             ec2.create_route(
-                RouteTableId=table_id, DestinationCidrBlock=destination, GatewayId=gateway
+                RouteTableId=table_id, DestinationCidrBlock=destination, **{target: gateway}
             )
         for subnet_id, association in actual["_associations"].items():
             if subnet_id not in desired["subnet_ids"]:
                 ec2.disassociate_route_table(AssociationId=association)
         for subnet_id in desired["subnet_ids"]:
             if subnet_id not in actual["_associations"]:
-                ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
+                associate(ctx, table_id, subnet_id)
         if actual["tags"] != desired["tags"]:
             update_ec2_tags(ctx, table_id, desired)
 
     def delete(self, ctx, actual):
-        for association in actual["_associations"].values():
+        # Read again: a subnet may have moved to another table since the plan read this one.
+        tables = ctx.aws.ec2.describe_route_tables(RouteTableIds=[actual["id"]])["RouteTables"]
+        for association in subnet_associations(tables[0] if tables else {}).values():
             ctx.aws.ec2.disassociate_route_table(AssociationId=association)
         ctx.aws.ec2.delete_route_table(RouteTableId=actual["id"])
+
+
+def subnet_associations(table: dict) -> dict[str, str]:
+    """Subnet id -> association id."""
+    return {
+        a["SubnetId"]: a["RouteTableAssociationId"]
+        for a in table.get("Associations", [])
+        if a.get("SubnetId")
+    }
+
+
+def associate(ctx: Context, table_id: str, subnet_id: str) -> None:
+    """A subnet has one route table: one moving from another table leaves that one first
+    (AWS refuses a second association; moto silently keeps the first)."""
+    ec2 = ctx.aws.ec2
+    current = ec2.describe_route_tables(
+        Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}]
+    )["RouteTables"]
+    for table in current:
+        association = subnet_associations(table).get(subnet_id)
+        if association:
+            ec2.disassociate_route_table(AssociationId=association)
+    ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
 
 
 def resources(ctx: Context) -> list[Resource]:
@@ -472,5 +507,6 @@ def resources(ctx: Context) -> list[Resource]:
         while settings.name(f"{tier}-{count + 1}") in existing:
             count += 1  # subnets left from a config with more zones: planned for deletion
         items += [Subnet(tier, index, index < settings.az_count) for index in range(count)]
-    items += [RouteTable("public", settings.az_count), RouteTable("private", settings.az_count)]
-    return items
+    public = [subnet_address("public", index) for index in range(settings.az_count)]
+    items.append(RouteTable(PUBLIC_RT, "public-rt", public, IGW))
+    return items  # the private route tables come with the NAT gateways (infra/nat.py)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from infra import compute, database, iam, load_balancer, network, security_groups
+from infra import compute, database, iam, load_balancer, nat, network, security_groups
 from infra.alarm_topic import TOPIC
+from infra.budget import BUDGET, THRESHOLDS_PERCENT
+from infra.certificate import CERTIFICATE, fqdn, record_line
 from infra.dashboard import DASHBOARD, console_url
 from infra.engine import Context
 from infra.logs import LOG_GROUP
@@ -21,10 +23,10 @@ def collect(ctx: Context) -> dict:
     if not any(state.values()):
         return {}
     db_address, db_port = get(database.DB_INSTANCE, "address"), get(database.DB_INSTANCE, "port")
-    dns = get(load_balancer.LOAD_BALANCER, "dns_name")
     count = ctx.settings.az_count
     return {
-        "app_url": f"http://{dns}" if dns else None,
+        "app_url": app_url(ctx, get),
+        **https_outputs(ctx, get),
         "ecr_repository_uri": get(REPOSITORY, "uri"),
         "db_endpoint": f"{db_address}:{db_port}" if db_address else None,
         "db_secret_arn": get(database.DB_INSTANCE, "secret_arn"),
@@ -34,6 +36,7 @@ def collect(ctx: Context) -> dict:
         "private_subnet_ids": [
             get(network.subnet_address("private", i), "id") for i in range(count)
         ],
+        **nat.outputs(ctx),
         "security_group_ids": {
             tier: get(security_groups.group_address(tier), "id") for tier in security_groups.TIERS
         },
@@ -48,7 +51,42 @@ def collect(ctx: Context) -> dict:
         "dashboard_url": console_url(ctx.aws.region, get(DASHBOARD, "name"))
         if get(DASHBOARD, "name")
         else None,
+        **monthly_budget(get),
         "aws_region": ctx.aws.region,
+    }
+
+
+def app_url(ctx: Context, get) -> str | None:
+    """https://<domain_name> once port 443 answers, else the load balancer's own name."""
+    if ctx.settings.https and get(load_balancer.HTTPS_LISTENER, "arn"):
+        return f"https://{ctx.settings.domain_name}"
+    dns = get(load_balancer.LOAD_BALANCER, "dns_name")
+    return f"http://{dns}" if dns else None
+
+
+def https_outputs(ctx: Context, get) -> dict:
+    """Only with HTTPS; without a hosted zone, also the DNS records the user must add."""
+    if not ctx.settings.https:
+        return {}
+    values = {"certificate_arn": get(CERTIFICATE, "arn")}
+    if not ctx.settings.hosted_zone_id:
+        records = [record_line(record) for record in get(CERTIFICATE, "_validation_records") or ()]
+        dns = get(load_balancer.LOAD_BALANCER, "dns_name")
+        if dns:
+            records.append(record_line((fqdn(ctx.settings.domain_name), "CNAME", fqdn(dns))))
+        values["dns_records_to_add"] = records
+    return values
+
+
+def monthly_budget(get) -> dict:
+    """Only while the stack has its cost guard (option monthly_budget_usd)."""
+    amount = get(BUDGET, "limit_amount")
+    if amount is None:
+        return {}
+    levels = " and ".join(f"{percent} %" for percent in THRESHOLDS_PERCENT)
+    return {
+        "monthly_budget": f"{get(BUDGET, 'name')}: {amount} {get(BUDGET, 'limit_unit')} a "
+        f"month, e-mails alarm_email at {levels}"
     }
 
 

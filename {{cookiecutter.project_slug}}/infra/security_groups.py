@@ -40,12 +40,16 @@ def desired_rules(ctx: Context, tier: str) -> dict[str, tuple[str, ...]]:
     """Each tier's ingress and egress, as strings comparable with `normalized_rules`."""
     port = ctx.settings.app_port
     group = {name: ctx.attr(group_address(name), "id") for name in TIERS}
+    # With HTTPS, port 80 stays open for the redirect to 443.
+    public_ports = (HTTP_PORT, HTTPS_PORT) if ctx.settings.https else (HTTP_PORT,)
     rules = {
         "alb": {
-            "ingress": [f"tcp {HTTP_PORT} 0.0.0.0/0", f"tcp {HTTP_PORT} ::/0"],
+            "ingress": [
+                f"tcp {public} {cidr}" for public in public_ports for cidr in ("0.0.0.0/0", "::/0")
+            ],
             "egress": [f"tcp {port} {group['app']}"],
         },
-        # 443 anywhere: AWS APIs and ECR, reached through the internet gateway (no NAT).
+        # 443 anywhere: AWS APIs and ECR, through the internet gateway or, with nat_gateway, NAT.
         "app": {
             "ingress": [f"tcp {port} {group['alb']}"],
             "egress": [f"tcp {HTTPS_PORT} 0.0.0.0/0", f"tcp {POSTGRES_PORT} {group['db']}"],

@@ -99,9 +99,58 @@ def test_the_disk_size_matches_what_the_launch_template_asks_for():
     assert costs.APP_ROOT_VOLUME_GB == compute.ROOT_VOLUME_GB
 
 
-def test_a_multi_az_database_is_reported_not_guessed(settings):
-    settings = with_values(settings, aws_region="ap-south-1", db_multi_az=True)
-    amounts = {item: (amount, note) for item, amount, note in costs.monthly_estimate(settings)}
-    amount, note = amounts[f"database: {settings.db_instance_class}, Multi-AZ"]
-    assert amount is None
-    assert note == f"price unknown for Multi-AZ {settings.db_instance_class} in ap-south-1"
+def test_a_multi_az_database_costs_twice_the_single_az_one(settings):
+    """One standby: a second instance with its own storage, at the same rates."""
+
+    def database_items(multi_az: bool) -> list[float]:
+        changed = with_values(settings, aws_region="ap-south-1", db_multi_az=multi_az)
+        return [
+            amount
+            for item, amount, _ in costs.monthly_estimate(changed)
+            if item.startswith("database") and "secret" not in item
+        ]
+
+    single, multi = database_items(False), database_items(True)
+    assert len(single) == 2 and None not in single
+    assert multi == [round(2 * amount, 2) for amount in single]
+
+
+def test_nat_gateways_replace_the_app_public_ips_and_per_az_costs_twice_single(settings):
+    """Two zones: per_az runs two gateways, each with its Elastic IP, where single runs one."""
+    settings = with_values(
+        settings, aws_region="us-east-1", public_subnet_cidrs=("10.0.1.0/24", "10.0.4.0/24")
+    )
+
+    def nat_items(mode: str) -> dict:
+        items = costs.monthly_estimate(with_values(settings, nat_gateway=mode))
+        return {item: amount for item, amount, _ in items if "NAT" in item or "app public" in item}
+
+    assert nat_items("none") == {
+        f"app public IPv4 addresses: {settings.app_desired_capacity}": round(
+            settings.app_desired_capacity * 0.005 * 730, 2
+        )
+    }
+    single = nat_items("single")
+    assert single == {
+        "NAT gateways: 1": round(0.045 * 730, 2),
+        "NAT gateway public IPv4 addresses: 1": round(0.005 * 730, 2),
+    }
+    per_az = nat_items("per_az")
+    assert per_az == {
+        "NAT gateways: 2": 2 * single["NAT gateways: 1"],
+        "NAT gateway public IPv4 addresses: 2": 2 * single["NAT gateway public IPv4 addresses: 1"],
+    }
+    totals = {
+        mode: costs.total(costs.monthly_estimate(with_values(settings, nat_gateway=mode)))
+        for mode in ("single", "per_az")
+    }
+    assert totals["per_az"] - totals["single"] == pytest.approx(sum(single.values()), abs=0.02)
+
+
+def test_every_priced_region_prices_its_nat_gateways(settings):
+    for region in costs.PRICES:
+        items = costs.monthly_estimate(
+            with_values(settings, aws_region=region, nat_gateway="single")
+        )
+        (amount,) = [amount for item, amount, _ in items if item == "NAT gateways: 1"]
+        assert amount is not None and amount > 0, region

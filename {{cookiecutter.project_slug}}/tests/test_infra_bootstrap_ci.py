@@ -7,6 +7,7 @@ import dataclasses
 import json
 
 import pytest
+from infra_fixtures import HOSTED_ZONE_ID
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import iam_backends
 from test_infra_destroy import remaining
@@ -15,6 +16,7 @@ from infra import aws, ci_role
 from infra.aws import Aws
 from infra.engine import Context
 from infra.iam import canonical
+from infra.validation import StackSettings, validate
 
 pytest_plugins = ["infra_fixtures"]
 
@@ -31,9 +33,46 @@ IAM_ACTION = {
     "s3:ListObjectVersions": "s3:ListBucketVersions",
     "s3:DeleteObjects": "s3:DeleteObject",
     "s3:HeadBucket": "s3:ListBucket",
+    # Budgets authorizes every call by one of two actions.
+    **{
+        f"budgets:{operation}": "budgets:ModifyBudget"
+        for operation in (
+            "CreateBudget",
+            "UpdateBudget",
+            "DeleteBudget",
+            "CreateNotification",
+            "DeleteNotification",
+            "UpdateSubscriber",
+        )
+    },
+    **{
+        f"budgets:{operation}": "budgets:ViewBudget"
+        for operation in (
+            "DescribeBudget",
+            "DescribeNotificationsForBudget",
+            "DescribeSubscribersForNotification",
+        )
+    },
 }
 # Options that add resources: the policy must allow their calls too.
 OPTIONS = ("vpc_flow_logs", "alb_access_logs")
+# Options with a value (and what they need), as TOML.
+VALUED_OPTIONS = {
+    "monthly_budget_usd": "25",
+    "alarm_email": '"you@example.com"',
+    "domain_name": '"app.example.com"',
+    "hosted_zone_id": f'"{HOSTED_ZONE_ID}"',  # the hosted_zone fixture's
+    "nat_gateway": '"per_az"',
+}
+# Looked for while its option is off although the policy has no room to allow it: the tool
+# takes AWS's refusal for "none there" (infra/budget.py).
+LOOKED_FOR_WITHOUT_RIGHTS = {"budgets:ViewBudget"}
+NAT_WRITES = {
+    "ec2:AllocateAddress",
+    "ec2:CreateNatGateway",
+    "ec2:DeleteNatGateway",
+    "ec2:ReleaseAddress",
+}
 
 
 def providers(aws_client) -> list[str]:
@@ -234,11 +273,23 @@ def test_no_wildcard_action_and_pass_role_is_scoped(bootstrapped, project, aws_c
 
 
 def test_policy_allows_every_call_of_plan_apply_outputs_and_destroy(
-    bootstrapped, project, infra, calls, instance_refreshes, aws_client
+    bootstrapped,
+    project,
+    infra,
+    calls,
+    instance_refreshes,
+    budgets_api,
+    hosted_zone,
+    acm_validates,
+    aws_client,
 ):
     for option in OPTIONS:
         with contextlib.suppress(KeyError):  # an option this project does not have
             project.set(option, "true")
+    for option, value in VALUED_OPTIONS.items():
+        project.set(option, value)
+    # Some statements follow the options: bootstrap-ci again, as the user would.
+    assert infra("bootstrap-ci", "--github-repo", REPO).code == 0
     calls.clear()
     assert infra("apply", "--auto-approve").code == 0
     assert infra("apply", "--auto-approve", "--image-tag", "v2").code == 0
@@ -257,6 +308,23 @@ def test_policy_allows_every_call_of_plan_apply_outputs_and_destroy(
     assert made, "no calls recorded"
     assert sorted(made - allowed) == []
     assert "autoscaling:DescribeInstanceRefreshes" in allowed  # deploy.yml polls it
+    assert "budgets:ModifyBudget" in made  # the valued options took effect
+    assert {"acm:RequestCertificate", "route53:ChangeResourceRecordSets"} <= made
+    assert made >= NAT_WRITES
+
+
+def test_without_nat_gateways_the_policy_only_lets_plan_look_for_leftover_ones(
+    bootstrapped, project, infra, calls, aws_client
+):
+    calls.clear()
+    assert infra("plan").code == 2
+    allowed = {a for s in statements(deploy_policy(aws_client, project)) for a in s["Action"]}
+    made = {
+        IAM_ACTION.get(action, action)
+        for action in (f"{IAM_PREFIX.get(s, s)}:{operation}" for s, operation in calls.all)
+    }
+    assert {"ec2:DescribeNatGateways", "ec2:DescribeAddresses"} <= made & allowed
+    assert allowed & NAT_WRITES == set()
 
 
 def test_destroy_keeps_the_deploy_role_and_remove_deletes_it(
@@ -287,13 +355,35 @@ def test_destroy_keeps_the_deploy_role_and_remove_deletes_it(
     assert "Nothing to remove" in again.out
 
 
+def longest_valid_slug(settings: StackSettings) -> StackSettings:
+    """The settings with the longest project_slug the rules accept for their stack name."""
+    for length in range(63, 0, -1):
+        longest = dataclasses.replace(settings, project_slug="a" * length)
+        raw = {field.name: getattr(longest, field.name) for field in dataclasses.fields(longest)}
+        if validate(raw)[0] is not None:
+            return longest
+    raise AssertionError("no project_slug is accepted")
+
+
 @pytest.mark.parametrize("stack", ["dev", "production"])
-def test_policy_of_the_longest_names_fits_in_an_inline_policy(moto, project, stack):
-    """IAM allows 10,240 characters of inline policy per role; names are the variable part."""
-    settings = dataclasses.replace(project.settings, stack_name=stack)
-    room = 64 - len(settings.name("deploy-role")) + len(settings.project_slug)
-    longest = dataclasses.replace(settings, project_slug="a" * room)
-    assert len(longest.name("deploy-role")) == 64  # NAME_LIMITS in infra/validation.py
+def test_policy_of_the_longest_valid_names_with_every_option_fits_in_an_inline_policy(
+    moto, project, stack
+):
+    """IAM allows 10,240 characters of inline policy per role; names and options are the
+    variable part. The longest names are those NAME_LIMITS lets through (the load balancer's
+    32 characters bind first), with the longest hosted zone id."""
+    settings = dataclasses.replace(
+        project.settings,
+        stack_name=stack,
+        **dict.fromkeys(OPTIONS, True),
+        monthly_budget_usd=25,
+        alarm_email="you@example.com",
+        domain_name="app.example.com",
+        hosted_zone_id="Z" + "9" * 31,
+        nat_gateway="per_az",
+    )
+    longest = longest_valid_slug(settings)
+    assert len(longest.name("alb")) == 32
     ctx = Context(longest, Aws(longest.aws_region))
     size = len(canonical(ci_role.deploy_policy(ctx)))
     assert size <= ci_role.INLINE_POLICY_LIMIT

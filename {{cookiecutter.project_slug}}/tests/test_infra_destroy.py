@@ -32,6 +32,14 @@ def remaining(aws_client, settings) -> list[str]:
         for i in r["Instances"]
     }
     left = [arn for arn in left if arn.split("/")[-1] not in terminated]
+    # So do deleted NAT gateways.
+    deleted = {
+        g["NatGatewayId"]
+        for g in ec2.describe_nat_gateways(Filter=[{"Name": "state", "Values": ["deleted"]}])[
+            "NatGateways"
+        ]
+    }
+    left = [arn for arn in left if arn.split("/")[-1] not in deleted]
     filters = [
         {"Name": "tag:Project", "Values": [settings.project_slug]},
         {"Name": "tag:Stack", "Values": [settings.stack_name]},
@@ -46,6 +54,13 @@ def remaining(aws_client, settings) -> list[str]:
     left += [
         t["LaunchTemplateId"]
         for t in ec2.describe_launch_templates(Filters=filters)["LaunchTemplates"]
+    ]
+    left += [a["AllocationId"] for a in ec2.describe_addresses(Filters=filters)["Addresses"]]
+    left += [
+        g["NatGatewayId"]
+        for g in ec2.describe_nat_gateways(
+            Filter=[{"Name": "state", "Values": ["pending", "available", "deleting"]}]
+        )["NatGateways"]
     ]
     left += [
         r["Instances"][0]["InstanceId"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import botocore.parsers
 import pytest
 from botocore.exceptions import ClientError
+
+from infra import compute
 
 pytest_plugins = ["infra_fixtures"]
 
@@ -103,3 +106,18 @@ def test_unexpected_errors_say_how_to_resume(moto, infra, inject_failure):
     assert result.err.strip().splitlines()[-1] == (
         "The stack may be half changed: run the same command again to resume."
     )
+
+
+def test_an_emulator_without_instance_refresh_is_recognised_and_real_errors_are_not(monkeypatch):
+    """moto_server answers a call it lacks with a body boto3 cannot parse (or a 500); only
+    with AWS_ENDPOINT_URL set does the rollout fall back instead of failing."""
+    unparsable = botocore.parsers.ResponseParserError("not XML")
+    refused = ClientError(
+        {"Error": {"Code": "ValidationError"}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        "StartInstanceRefresh",
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    assert compute.emulator_lacks_it(unparsable)
+    assert not compute.emulator_lacks_it(refused)
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    assert not compute.emulator_lacks_it(unparsable)

@@ -11,9 +11,8 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from infra_fixtures import PROJECT_ROOT
 
-from infra import access_logs, aws, flow_logs, stack_file
+from infra import access_logs, aws, flow_logs
 from infra.aws import DeployError
 from infra.validation import StackSettings, validate
 
@@ -213,22 +212,6 @@ def test_every_option_is_applied_refused_by_destroy_removed_and_destroyed(
     assert bucket not in bucket_names(aws_client)
     assert flow_log_list(aws_client) == []
     assert role_name not in role_names(aws_client)
-
-
-def test_the_options_this_project_chose_apply_and_plan_clean(
-    moto, instance_refreshes, project, aws_client
-):
-    """The project's own stack.toml, options as chosen when it was generated."""
-    project.path.write_text((PROJECT_ROOT / "stack.toml").read_text(encoding="utf-8"))
-    chosen = stack_file.load(project.path)
-    assert project.run("apply", "--auto-approve").code == 0
-    assert project.run("plan").code == 0
-    instance = db(aws_client, chosen)
-    assert instance["MultiAZ"] is chosen.db_multi_az
-    assert instance["DeletionProtection"] is chosen.db_deletion_protection
-    assert bool(flow_log_list(aws_client)) is chosen.vpc_flow_logs
-    enabled = lb_attributes(aws_client, chosen)["access_logs.s3.enabled"]
-    assert enabled == str(chosen.alb_access_logs).lower()
 
 
 def settings_for(**changes) -> StackSettings:
