@@ -1,13 +1,88 @@
-"""Tell the user what to do next."""
+"""Fill in the README's cost table from the new project's own prices, then say what is next.
+
+Runs in the generated project's folder. The cost table comes from the project's
+`infra/costs.py` on its `stack.toml` (both standard library only), the same numbers
+`python -m infra plan` prints, so the README and the tool never disagree.
+"""
 
 import json
 import sys
+import textwrap
+from pathlib import Path
 
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
+
+COST_TABLE_MARKER = "<!-- cost table -->"
+FREE_PLAN_CREDITS_USD = 200
+DAYS_PER_MONTH = 730 / 24  # the month infra/costs.py prices by
 
 SUCCESS = "\x1b[1;32m"
 INFO = "\x1b[1;33m"
 TERMINATOR = "\x1b[0m"
+
+
+def cost_table(project: Path) -> str:
+    """The Markdown table of what the stack costs per month, and what that adds up to."""
+    sys.path.insert(0, str(project))
+    from infra.costs import PRICES_AS_OF, monthly_estimate, total  # noqa: PLC0415
+    from infra.stack_file import load  # noqa: PLC0415
+
+    settings = load(project / "stack.toml")
+    items = monthly_estimate(settings)
+    rows = [
+        "| Item, as `plan` prints it | USD per month | Note |",
+        "| --- | ---: | --- |",
+        *(
+            f"| {item} | {'unknown' if amount is None else f'{amount:.2f}'} | {note} |"
+            for item, amount, note in items
+        ),
+    ]
+    unknown = sum(amount is None for _, amount, _ in items)
+    region = settings.aws_region
+    if unknown == len(items):
+        return "\n".join(rows) + "\n\n" + textwrap.fill(no_prices(region), width=92)
+    monthly = total(items)
+    rows.append(f"| **total{' of the known items' if unknown else ''}** | **{monthly:.2f}** | |")
+    known = "The known items cost" if unknown else "So this stack costs"
+    summary = (
+        f"{known} about **${monthly:.0f} per month** in {region}, about "
+        f"${monthly / DAYS_PER_MONTH:.2f} a day, before any free tier or credits (prices of "
+        f"{PRICES_AS_OF}), and the same whether or not anyone visits the app: every item is "
+        "billed by the hour or the month. The usage-based parts, small at student traffic, "
+        "are not included: load balancer capacity units, data transfer out, CloudWatch "
+        "alarms, dashboard and logs, and ECR image storage. "
+    )
+    if unknown:
+        summary += unknown_prices(unknown)
+    else:
+        summary += (
+            f"At this rate the Free Plan's ${FREE_PLAN_CREDITS_USD} of credits last about "
+            f"{FREE_PLAN_CREDITS_USD / monthly:.1f} months."
+        )
+    return "\n".join(rows) + "\n\n" + textwrap.fill(summary, width=92)
+
+
+def unknown_prices(count: int) -> str:
+    return (
+        f"{count} item(s) have no price in `infra/costs.py` for these settings and are shown "
+        "as unknown rather than guessed: look them up on the AWS pricing pages (EC2, RDS for "
+        "PostgreSQL, Elastic Load Balancing, VPC) and add them to the table."
+    )
+
+
+def no_prices(region: str) -> str:
+    return (
+        f"`infra/costs.py` has no prices for {region} yet, so every item is shown as unknown "
+        "rather than guessed. Look them up on the AWS pricing pages (EC2, RDS for PostgreSQL, "
+        "Elastic Load Balancing, VPC) and add the region to the table; `python -m infra plan` "
+        "then prints the estimate too."
+    )
+
+
+def fill_cost_table(project: Path) -> None:
+    readme = project / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    readme.write_text(text.replace(COST_TABLE_MARKER, cost_table(project)), encoding="utf-8")
 
 
 def next_steps(context: dict) -> str:
@@ -28,6 +103,7 @@ def next_steps(context: dict) -> str:
 
 def main() -> int:
     context = json.loads(ANSWERS_JSON)
+    fill_cost_table(Path.cwd())
     print(next_steps(context))
     return 0
 

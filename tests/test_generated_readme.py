@@ -83,7 +83,7 @@ def baked_readme(result) -> str:
     return (Path(result.project_path) / "README.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("name", ["defaults", "three-azs", "other-region-and-cidrs"])
+@pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_the_diagram_and_the_security_table_show_the_answers(cookies, name):
     answers = VARIANTS[name]
     result = bake_ok(cookies, **answers)
@@ -107,13 +107,51 @@ def test_the_diagram_and_the_security_table_show_the_answers(cookies, name):
     assert f"({context['app_instance_type']})" in diagram
     assert f"({context['db_instance_class']})" in diagram
 
+    check_nat(diagram, context["nat_gateway"], len(public))
     rows = table_rows(section(readme, "Architecture"), "Who")
     assert ["the load balancer", "the app instances", context["app_port"]] in rows
-    assert ["anyone on the internet", "the load balancer", "80"] in rows
     assert ["the app instances", "the database", "5432"] in rows
+    from_internet = ["anyone on the internet", "the load balancer"]
+    internet = [row[2] for row in rows if row[:2] == from_internet]
+    if context["domain_name"]:
+        assert internet == ["443", "80, answered only with a redirect to 443"]
+        assert '"HTTPS 443 (HTTP 80 redirects)"' in diagram
+        assert f"https://{context['domain_name']}" in section(readme, "Architecture")
+    else:
+        assert internet == ["80"]
+        assert "443" not in diagram
 
 
-@pytest.mark.parametrize("name", ["defaults", "three-azs", "other-region-and-cidrs"])
+def check_nat(diagram: str, nat_gateway: str, zones: int) -> None:
+    """Where the app instances sit, and which NAT gateway each one goes out through."""
+    parent = subgraph_of_each_node(diagram)
+    gateways = sorted(node for node in parent if node.startswith("nat"))
+    expected = {"none": [], "single": ["nat0"], "per_az": [f"nat{i}" for i in range(zones)]}
+    assert gateways == expected[nat_gateway]
+    for gateway in gateways:
+        assert parent[gateway] == f"pub{gateway.removeprefix('nat')}"
+        assert f"{gateway} --> igw" in diagram
+    for index in range(zones):
+        tier = "pub" if nat_gateway == "none" else "priv"
+        assert parent[f"app{index}"] == f"{tier}{index}"
+        if nat_gateway != "none":
+            way_out = index if nat_gateway == "per_az" else 0
+            assert f'app{index} -->|"images, AWS APIs"| nat{way_out}' in diagram
+
+
+def subgraph_of_each_node(diagram: str) -> dict[str, str]:
+    open_subgraphs, parent = [], {}
+    for line in (line.strip() for line in diagram.splitlines()):
+        if line.startswith("subgraph "):
+            open_subgraphs.append(line.split()[1].split("[")[0])
+        elif line == "end":
+            open_subgraphs.pop()
+        elif "-->" not in line and (node := re.match(r"(\w+)[\[(]", line)):
+            parent[node.group(1)] = open_subgraphs[-1] if open_subgraphs else ""
+    return parent
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_the_cost_table_lists_what_plan_prints_with_its_numbers(cookies, name):
     result = bake_ok(cookies, **VARIANTS[name])
     project = Path(result.project_path)
@@ -126,18 +164,17 @@ def test_the_cost_table_lists_what_plan_prints_with_its_numbers(cookies, name):
             check=True,
         ).stdout
     )
-    rows = table_rows(section(baked_readme(result), "What it costs"), "Item, as `plan` prints it")
+    cost_text = section(baked_readme(result), "What it costs")
+    assert "<!--" not in cost_text, "the hook left the marker"
+    rows = table_rows(cost_text, "Item, as `plan` prints it")
     priced = [row for row in rows if not row[0].startswith("**")]
     assert [row[0] for row in priced] == [item for item, _, _ in estimate["items"]]
-    if name == "defaults":
-        assert [float(row[1]) for row in priced] == [amount for _, amount, _ in estimate["items"]]
-        assert rows[-1][:2] == ["**total**", f"**{estimate['total']:.2f}**"]
-        cost_text = section(baked_readme(result), "What it costs")
-        assert f"about **${estimate['total']:.0f} per month** in ap-south-1" in cost_text
-    else:
-        # Other sizes or regions: the README sends the reader to `plan`, never to a stale number.
-        assert all(row[1] == "see `plan`" for row in priced)
-        assert "**total**" not in rows[-1][0]
+    shown = [None if row[1] == "unknown" else float(row[1]) for row in priced]
+    assert shown == [amount for _, amount, _ in estimate["items"]]
+    if any(amount is not None for amount in shown):
+        assert rows[-1][1] == f"**{estimate['total']:.2f}**"
+        region = result.context["aws_region"]
+        assert f"about **${estimate['total']:.0f} per month** in {region}" in cost_text
 
 
 def answers_file(result) -> dict:

@@ -1,5 +1,8 @@
 """The named variants of the template that are baked, tested and deployed to moto.
 
+Between them they choose every option at least once: HTTPS with and without a Route 53
+zone, both kinds of NAT, a budget, and each database and logging switch.
+
 `make test` covers each of them, and the template's CI runs one job per name, so a laptop
 and CI prove the same things.
 """
@@ -14,6 +17,8 @@ VARIANTS: dict[str, dict[str, str]] = {
         "public_subnet_cidrs": "172.16.0.0/24,172.16.1.0/24",
         "private_subnet_cidrs": "172.16.8.0/24,172.16.9.0/24",
         "app_port": "8080",
+        "domain_name": "shop.example.com",
+        "nat_gateway": "single",
     },
     "three-azs": {
         "project_name": "Three Zones",
@@ -23,6 +28,9 @@ VARIANTS: dict[str, dict[str, str]] = {
         "app_min_size": "2",
         "app_desired_capacity": "3",
         "app_max_size": "6",
+        "nat_gateway": "per_az",
+        "alarm_email": "ops@example.com",
+        "monthly_budget_usd": "30",
     },
     "hardened": {
         "project_name": "Hardened",
@@ -34,6 +42,11 @@ VARIANTS: dict[str, dict[str, str]] = {
         "db_performance_insights": "yes",
         "vpc_flow_logs": "yes",
         "alb_access_logs": "yes",
+        "domain_name": "app.example.org",
+        "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+        "nat_gateway": "per_az",
+        "alarm_email": "ops@example.org",
+        "monthly_budget_usd": "50",
     },
 }
 

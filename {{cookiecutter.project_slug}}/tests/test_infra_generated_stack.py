@@ -9,6 +9,7 @@ turns an ACM certificate ISSUED (moto issues it at once here).
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from infra_fixtures import PROJECT_ROOT, create_hosted_zone
@@ -36,6 +37,10 @@ def test_the_generated_stack_applies_plans_clean_and_destroys_to_nothing(
     applied = infra("apply", "--auto-approve")
     assert applied.code == 0, applied.err
     assert infra("plan").code == 0
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    # The guide shows the counts this stack really gets.
+    assert applied.plan_summary in readme
+    assert re.search(r"Apply complete! Resources: \d+ added", applied.out)[0] in readme
     outputs = json.loads(infra("outputs", "--json").out)
     scheme = "https" if generated.https else "http"
     assert outputs["app_url"].startswith(f"{scheme}://")
@@ -48,6 +53,7 @@ def test_the_generated_stack_applies_plans_clean_and_destroys_to_nothing(
         assert infra("apply", "--auto-approve").code == 0
     destroyed = infra("destroy", "--auto-approve", "--skip-final-snapshot")
     assert destroyed.code == 0, destroyed.err
+    assert re.search(r"Destroy complete! Resources: \d+ destroyed", destroyed.out)[0] in readme
     assert remaining(aws_client, generated) == []
     account = aws_client("sts").get_caller_identity()["Account"]
     assert aws_client("budgets").describe_budgets(AccountId=account).get("Budgets", []) == []
