@@ -23,6 +23,7 @@ TERMINATOR = "\x1b[0m"
 
 def cost_table(project: Path) -> str:
     """The Markdown table of what the stack costs per month, and what that adds up to."""
+    sys.dont_write_bytecode = True  # no __pycache__ left in the new project
     sys.path.insert(0, str(project))
     from infra.costs import PRICES_AS_OF, monthly_estimate, total  # noqa: PLC0415
     from infra.stack_file import load  # noqa: PLC0415
