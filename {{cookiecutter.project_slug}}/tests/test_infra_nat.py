@@ -215,6 +215,9 @@ def test_switching_between_none_single_and_per_az_keeps_every_plan_clean(
     moto, instance_refreshes, project, infra, aws_client, operations
 ):
     """Three zones, so per_az has two zone route tables to add and take away."""
+    # Whatever network this project was generated with: three zones the region picks.
+    project.set("vpc_cidr", '"10.0.0.0/16"')
+    project.set("availability_zones", "[]")
     project.set("public_subnet_cidrs", '["10.0.1.0/24", "10.0.4.0/24", "10.0.7.0/24"]')
     project.set("private_subnet_cidrs", '["10.0.2.0/24", "10.0.3.0/24", "10.0.8.0/24"]')
     assert infra("apply", "--auto-approve").code == 0
