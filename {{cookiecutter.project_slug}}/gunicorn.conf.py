@@ -50,6 +50,8 @@ max_requests_jitter = 10_000
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 logconfig_dict = gunicorn_logconfig(loglevel)
 accesslog = None  # logconfig_dict routes gunicorn.access to stdout as JSON
+# gunicorn's logger, minus the per-request work for access-log fields the JSON never shows.
+logger_class = "{{ cookiecutter.package_name }}.access_log.AccessLogger"
 errorlog = "-"
 
 # Nothing else to manage in a container; avoids a control socket under $HOME.

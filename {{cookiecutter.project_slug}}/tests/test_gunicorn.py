@@ -2,6 +2,7 @@
 
 import json
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -32,7 +33,10 @@ def test_gunicorn_serves_health_and_logs_json_lines(gunicorn):
     status, body = http_get(base_url + HEALTH_CHECK_PATH)
     assert status == 200
     assert json.loads(body) == {"status": "healthy", "database": "connected"}
-    http_get(base_url + "/")
+    agent = 'probe "quoted" / 1.0'
+    request = urllib.request.Request(base_url + "/?from=test", headers={"User-Agent": agent})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local URL
+        sent = len(response.read())
 
     deadline = time.monotonic() + 5
     while True:
@@ -43,7 +47,13 @@ def test_gunicorn_serves_health_and_logs_json_lines(gunicorn):
             break
         time.sleep(0.1)
     assert access, lines
-    assert access[0]["status"] == 200
-    assert access[0]["method"] == "GET"
-    assert isinstance(access[0]["duration_ms"], int)
+    (line,) = access
+    assert line["status"] == 200
+    assert line["method"] == "GET"
+    assert line["query"] == "from=test"
+    assert line["remote_addr"] == "127.0.0.1"
+    assert line["user_agent"] == agent
+    assert line["bytes"] == sent
+    assert isinstance(line["duration_ms"], int)
+    assert "referer" not in line  # a field with no value is left out
     assert any(e["logger"] == "gunicorn.error" for e in entries)  # gunicorn's own log is JSON

@@ -4,23 +4,32 @@ CloudWatch Logs and ``docker logs`` keep each line as one event, and fields such
 ``status`` or ``duration_ms`` can be queried directly (CloudWatch Logs Insights).
 """
 
+import functools
 import json
 import logging
 import sys
 import time
-from collections.abc import Mapping
 
-_ACCESS_FIELDS = {
-    "remote_addr": "h",
-    "method": "m",
-    "path": "U",
-    "query": "q",
-    "status": "s",
-    "bytes": "B",
-    "duration_ms": "M",
-    "user_agent": "a",
-    "referer": "f",
-}
+# One encoder for every line: json.dumps(..., default=str) would build a new one each time.
+_encode_json = json.JSONEncoder(default=str).encode
+
+
+class AccessFields(dict):
+    """The fields of one access-log line, passed as the record's arguments: its message
+    is ``ACCESS_MESSAGE % fields``, and the formatter adds the fields to the JSON object.
+    A field that is not there reads as "-" in a message."""
+
+    def __missing__(self, key: str) -> str:
+        return "-"
+
+
+ACCESS_MESSAGE = "%(method)s %(path)s %(status)s"
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    """Date and time to the second (many lines share it, so it is formatted once)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,25 +37,17 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": f"{_utc_second(int(record.created))}.{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "pid": record.process,
+            "message": record.getMessage(),
         }
-        if record.name == "gunicorn.access" and isinstance(record.args, Mapping):
-            # gunicorn passes its access-log atoms as the record's arguments.
-            atoms = record.args
-            entry["message"] = f"{atoms.get('m')} {atoms.get('U')} {atoms.get('s')}"
-            for name, atom in _ACCESS_FIELDS.items():
-                value = atoms.get(atom)
-                if value not in (None, "-", ""):
-                    entry[name] = int(value) if name in ("status", "duration_ms") else value
-        else:
-            entry["message"] = record.getMessage()
+        if isinstance(record.args, AccessFields):  # from access_log.AccessLogger
+            entry.update(record.args)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _encode_json(entry)
 
 
 def configure_logging(level: str = "INFO") -> None:

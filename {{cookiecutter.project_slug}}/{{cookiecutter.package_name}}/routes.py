@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("counter", __name__)
 
 UNAVAILABLE_MESSAGE = "Service unavailable: the database cannot be reached. Try again shortly.\n"
+TEXT_PLAIN = "text/plain; charset=utf-8"  # given whole, Werkzeug need not build it per response
 
 
 @bp.get("/")
@@ -49,6 +50,6 @@ def internal_error(exc: Exception) -> tuple[Response, int]:
 
 
 def _text(body: str) -> Response:
-    response = Response(body, mimetype="text/plain")
+    response = Response(body, content_type=TEXT_PLAIN)
     response.headers["Cache-Control"] = "no-store"
     return response
