@@ -58,7 +58,7 @@ NAIVE_DATABASE = "bench_naive"
 
 DEFAULT_CLIENTS = (1, 8, 32)
 DEFAULT_DURATION = 5.0  # measured seconds per run
-DEFAULT_ROUNDS = 2  # app and pgbench alternate, the best of each counts: less noise
+DEFAULT_ROUNDS = 3  # app and pgbench alternate, the best of each counts: 2 left ±10 % noise
 WARMUP = 1.0  # unmeasured seconds before each HTTP run
 TARGET_CLIENTS = 8
 TARGET_RATIO = 0.6
