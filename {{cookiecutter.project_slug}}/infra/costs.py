@@ -89,17 +89,6 @@ PRICES: dict[str, RegionPrices] = {
         secret_month=0.40,
         nat_gateway_hour=0.045,
     ),
-    # US East (Ohio) lists the same prices as US East (N. Virginia) for every item here.
-    "us-east-2": RegionPrices(
-        instance_hour={"t3.micro": 0.0104},
-        db_instance_hour={"db.t3.micro": 0.018},
-        ebs_gp3_gb_month=0.08,
-        rds_gp3_gb_month=0.115,
-        alb_hour=0.0225,
-        public_ipv4_hour=0.005,
-        secret_month=0.40,
-        nat_gateway_hour=0.045,
-    ),
     "eu-west-1": RegionPrices(
         instance_hour={"t3.micro": 0.0114},
         db_instance_hour={},  # no quoted source found: see the RDS pricing page
@@ -111,6 +100,8 @@ PRICES: dict[str, RegionPrices] = {
         nat_gateway_hour=0.048,
     ),
 }
+# US East (Ohio) lists the same prices as US East (N. Virginia) for every item here.
+PRICES["us-east-2"] = PRICES["us-east-1"]
 
 Item = tuple[str, float | None, str]
 

@@ -125,6 +125,19 @@ def calls() -> Iterator[Calls]:
 
 
 @pytest.fixture
+def requests():
+    """Every AWS call with its parameters, as (operation, params)."""
+    seen: list[tuple[str, dict]] = []
+
+    def observer(_service: str, operation: str, params: dict) -> None:
+        seen.append((operation, params))
+
+    aws.call_observers.append(observer)
+    yield seen
+    aws.call_observers.remove(observer)
+
+
+@pytest.fixture
 def instance_refreshes(moto) -> Iterator[list[dict]]:
     """moto lacks instance refreshes: record each StartInstanceRefresh's parameters and
     answer it; DescribeInstanceRefreshes lists them, newest first, as still in progress."""

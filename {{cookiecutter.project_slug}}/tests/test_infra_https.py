@@ -38,19 +38,6 @@ DOMAIN = "app.example.com"
 
 
 @pytest.fixture
-def requests():
-    """Every AWS call with its parameters, as (operation, params)."""
-    seen: list[tuple[str, dict]] = []
-
-    def observer(_service: str, operation: str, params: dict) -> None:
-        seen.append((operation, params))
-
-    aws.call_observers.append(observer)
-    yield seen
-    aws.call_observers.remove(observer)
-
-
-@pytest.fixture
 def zone(hosted_zone, project) -> str:
     """HTTPS on app.example.com, in the user's hosted zone example.com."""
     project.set("domain_name", json.dumps(DOMAIN))

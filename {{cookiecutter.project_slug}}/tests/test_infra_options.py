@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from infra import access_logs, aws, flow_logs
+from infra import access_logs, flow_logs
 from infra.aws import DeployError
 from infra.validation import StackSettings, validate
 
@@ -25,19 +25,6 @@ OPTIONS = (
     "vpc_flow_logs",
     "alb_access_logs",
 )
-
-
-@pytest.fixture
-def requests():
-    """Every AWS call with its parameters, as (operation, params)."""
-    seen: list[tuple[str, dict]] = []
-
-    def observer(_service: str, operation: str, params: dict) -> None:
-        seen.append((operation, params))
-
-    aws.call_observers.append(observer)
-    yield seen
-    aws.call_observers.remove(observer)
 
 
 def db(aws_client, settings) -> dict:
