@@ -90,6 +90,7 @@ INVALID_ANSWERS = [
     ("domain_name", "https://app.example.com", "lowercase host name"),
     ("domain_name", "*.example.com", "wildcard"),
     ("domain_name", "App.Example.com", "lowercase host name"),
+    ("domain_name", "a" * 60 + ".example.com", "at most 64 are allowed"),
     ("hosted_zone_id", "Z0123456789ABCDEFGHIJ", "domain_name is empty"),
     ("monthly_budget_usd", "20", "needs alarm_email"),
     ("monthly_budget_usd", "twenty", "whole number"),

@@ -16,12 +16,12 @@ record of the domain in infra/dns.py.
 Real AWS, unlike moto: the validation record shows up in DescribeCertificate only seconds
 after RequestCertificate (create polls for it); a retried RequestCertificate without an
 idempotency token makes a second certificate; a certificate's domain name has at most 64
-characters; ACM refuses DeleteCertificate while a listener still uses it, for a while even
-after the listener is gone (bounded retry); an HTTPS listener is refused a certificate that
-is not issued yet (the listener waits for the validation resource). ACM gives every
-certificate of one account for one domain the same validation record, so deleting it (on
-destroy) would also stop the renewal of another certificate of that account for the same
-domain, should one exist outside this stack.
+characters (infra/validation.py refuses longer ones); ACM refuses DeleteCertificate while a
+listener still uses it, for a while even after the listener is gone (bounded retry); an
+HTTPS listener is refused a certificate that is not issued yet (the listener waits for the
+validation resource). ACM gives every certificate of one account for one domain the same
+validation record, so deleting it (on destroy) would also stop the renewal of another
+certificate of that account for the same domain, should one exist outside this stack.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ VALIDATION = "aws_acm_certificate_validation.app"
 # The hosted zone the validation records were written to, kept on the certificate.
 ZONE_TAG = "HostedZoneId"
 KEY_ALGORITHM = "RSA_2048"  # what ListCertificates returns without an Includes filter
-DOMAIN_NAME_LIMIT = 64  # RFC 5280 limit of a certificate's common name; ACM enforces it
 ALL_STATUSES = [
     "PENDING_VALIDATION",
     "ISSUED",
@@ -163,14 +162,6 @@ def describe(ctx: Context, arn: str) -> dict | None:
         raise
 
 
-def check_domain_length(domain: str) -> None:
-    if len(domain) > DOMAIN_NAME_LIMIT:
-        raise DeployError(
-            f"domain_name {domain} has {len(domain)} characters; an ACM certificate's domain "
-            f"name can have at most {DOMAIN_NAME_LIMIT}: use a shorter name in stack.toml."
-        )
-
-
 class Certificate(Resource):
     address = CERTIFICATE
     immutable = ("domain_name", "validation_method", "hosted_zone_id")
@@ -228,7 +219,6 @@ class Certificate(Resource):
     def desired(self, ctx):
         if not ctx.settings.https:
             return None
-        check_domain_length(ctx.settings.domain_name)
         return {
             "domain_name": ctx.settings.domain_name,
             "validation_method": "DNS",

@@ -178,7 +178,7 @@ DB_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 EMAIL = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`|~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
 )
-DOMAIN_NAME = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+DOMAIN_NAME = re.compile(r"(?=.{4,64}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 HOSTED_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}")
 NAT_GATEWAY_CHOICES = ("none", "single", "per_az")
 SUCCESS_CODES = re.compile(r"[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*")
@@ -558,7 +558,7 @@ def _check_https(check: _Checker) -> None:
         "must be a lowercase host name such as app.example.com (no scheme, port, "
         "path, trailing dot or wildcard)",
         "app.example.com",
-        max_length=253,
+        max_length=64,  # an ACM certificate's domain name (RFC 5280's common name limit)
         allow_empty=True,
     )
     zone = check.text(

@@ -12,7 +12,7 @@ moto is more forgiving than AWS; each rule below is handled by our code and test
   every request carries one.
 - ACM refuses DeleteCertificate while, and shortly after, a listener uses it
   (ResourceInUseException); moto never does. Destroy retries (a test injects the error).
-- A certificate's domain name has at most 64 characters; moto accepts more: plan refuses.
+- A certificate's domain name has at most 64 characters; moto accepts more: the rules refuse.
 - Route 53 refuses a record outside its zone (moto too) and ACM cannot see a private zone
   (moto validates anyway): plan checks the zone before anything is created.
 - Route 53 refuses to CREATE a record that exists; moto does not. An A record of the domain
@@ -314,7 +314,7 @@ def test_a_certificate_acm_refuses_is_one_line_with_the_way_out(
 @pytest.mark.parametrize(
     ("domain", "message"),
     [
-        (f"{'a' * 60}.example.com", "an ACM certificate's domain name can have at most 64"),
+        (f"{'a' * 60}.example.com", "at most 64 are allowed"),  # ACM's limit, in the rules
         ("app.example.org", "domain_name app.example.org is not in hosted zone"),
     ],
 )
