@@ -14,17 +14,9 @@ import pytest
 
 from infra import access_logs, flow_logs
 from infra.aws import DeployError
-from infra.validation import StackSettings, validate
+from infra.validation import OPTIONS, StackSettings, validate
 
 pytest_plugins = ["infra_fixtures"]
-
-OPTIONS = (
-    "db_multi_az",
-    "db_deletion_protection",
-    "db_performance_insights",
-    "vpc_flow_logs",
-    "alb_access_logs",
-)
 
 
 def db(aws_client, settings) -> dict:
