@@ -1,0 +1,63 @@
+"""The generated project's app benchmark (`make bench`) runs end to end and reports what it
+measured. Shortened to one round of one second at two clients, so the suite stays fast; the
+numbers themselves are judged by BENCHMARKS.md, not here."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import bake_ok
+
+
+def run_bench(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "devtools.bench", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def table_rows(markdown: str, heading: str) -> list[list[str]]:
+    """The body rows of the first table under ``heading``, as lists of cell texts."""
+    section = markdown.split(heading, 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    table_end = next((i for i, row in enumerate(rows[2:], 2) if row.startswith("| Clients")), None)
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[2:table_end]]
+
+
+def test_app_benchmark_measures_the_app_the_ceiling_and_the_naive_baseline(cookies, tmp_path):
+    project = bake_ok(cookies).project_path
+    output = tmp_path / "BENCHMARKS.md"
+    output.write_text("# Benchmarks\n\nNotes of our own, kept.\n")
+
+    result = run_bench(
+        project, "--duration", "1", "--clients", "2", "--rounds", "1", "--output", str(output)
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = output.read_text()
+    assert "Notes of our own, kept." in text
+    assert text.count("<!-- app-bench:start -->") == 1
+    [throughput] = table_rows(text, "### Throughput and latency")
+    clients, app_rate, _, _, ceiling_tps, _, ratio, *_ = throughput
+    assert clients == "2"
+    assert float(app_rate) > 0 and float(ceiling_tps) > 0
+    assert 0 < float(ratio.strip("*")) < 2
+    [exactness] = table_rows(text, "### Exactness")
+    _, app_ok, app_errors, app_rise, app_lost, naive_ok, *_ = exactness
+    assert app_errors == "0" and app_lost == "**0**" and app_ok == app_rise
+    assert int(naive_ok) > 0
+    assert "Exactness check passed" in result.stdout
+
+
+def test_app_benchmark_refuses_a_bad_option_with_one_line(cookies):
+    project = bake_ok(cookies).project_path
+
+    result = run_bench(project, "--rounds", "0")
+
+    assert result.returncode == 2
+    assert "--rounds must be between 1 and 9" in result.stderr
+    assert "Traceback" not in result.stderr
