@@ -5,13 +5,11 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import time
 import urllib.parse
 
 import boto3
 import pytest
 
-from infra import database, engine, load_balancer
 from infra.compute import AMI_PARAMETER
 
 pytest_plugins = ["infra_fixtures"]
@@ -521,30 +519,3 @@ def test_second_apply_makes_no_mutating_call(stack, calls, capsys):
     assert result.code == 0
     assert "No changes." in result.out
     assert calls.mutating == []
-
-
-def test_slow_waits_overlap_instead_of_adding_up(moto, infra, monkeypatch):
-    """The database (5 to 15 minutes on AWS) and the load balancer are waited for in parallel
-    branches, so a first apply lasts about the longer wait, not the sum of both.
-
-    Each wait is stretched to half a second: run at the same time, the two waits overlap;
-    run one after the other, they cannot. BENCHMARKS.md measures how close to the longest
-    wait the apply comes.
-    """
-    slow = (database.DB_INSTANCE, load_balancer.LOAD_BALANCER)
-    spans: dict[str, tuple[float, float]] = {}
-    original_wait = engine.Context.wait
-
-    def stretched_wait(self, address, verb, done, *args, **kwargs):
-        started = time.monotonic()
-        if verb == "creating" and address in slow:
-            time.sleep(0.5)
-        original_wait(self, address, verb, done, *args, **kwargs)
-        spans[address] = (started, time.monotonic())
-
-    monkeypatch.setattr(engine.Context, "wait", stretched_wait)
-
-    assert infra("apply", "--auto-approve").code == 0
-
-    (db_start, db_end), (lb_start, lb_end) = (spans[address] for address in slow)
-    assert db_start < lb_end and lb_start < db_end, spans
