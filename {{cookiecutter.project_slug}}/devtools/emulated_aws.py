@@ -1,6 +1,7 @@
 """moto in this process, with dummy credentials: nothing here can reach real AWS.
 
-Used by the deploy tests (tests/infra_fixtures.py) and the deploy benchmark.
+Used by the deploy tests (tests/infra_fixtures.py) and the deploy benchmark. What the
+emulator cannot stand in for is listed here for `make deploy-local` too.
 """
 
 from __future__ import annotations
@@ -28,6 +29,27 @@ REMOVED_ENVIRONMENT = (
     "AWS_WEB_IDENTITY_TOKEN_FILE",
     "IMAGE_TAG",
 )
+# Settings that need something only your real account has. A deploy to the emulator
+# (`make deploy-local`, the deploy benchmark) leaves them out of its copy of stack.toml.
+NOT_EMULATED = {
+    "hosted_zone_id": "your Route 53 zone is not in the emulator; the certificate's DNS "
+    "record is printed instead, and the emulator issues the certificate at once",
+    "monthly_budget_usd": "moto lacks AWS Budgets calls the deploy tool reads back",
+}
+
+
+def without_account_only_settings(stack_toml: str) -> tuple[str, list[str]]:
+    """The text of stack.toml without the NOT_EMULATED settings, and those of them that had
+    a value (an empty one, such as `hosted_zone_id = ""`, changes nothing)."""
+    kept, left_out = [], []
+    for line in stack_toml.splitlines():
+        key, _, rest = line.partition("=")
+        key = key.strip()
+        if key not in NOT_EMULATED:
+            kept.append(line)
+        elif rest.split("#", 1)[0].strip() not in ('""', "''"):
+            left_out.append(key)
+    return "\n".join(kept) + "\n", left_out
 
 
 @contextlib.contextmanager

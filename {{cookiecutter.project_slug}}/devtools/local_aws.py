@@ -22,6 +22,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from devtools.emulated_aws import NOT_EMULATED, without_account_only_settings
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = PROJECT_ROOT / ".local-aws"
 STATE_FILE = STATE_DIR / "server.json"
@@ -29,13 +31,6 @@ LOG_FILE = STATE_DIR / "server.log"
 HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30
 LOCAL_CONFIG = STATE_DIR / "stack.toml"
-# Settings that need something only your real account has. The local deploy leaves them
-# out of its copy of stack.toml, and says why.
-LEFT_OUT_LOCALLY = {
-    "hosted_zone_id": "your Route 53 zone is not in the emulator; the certificate's DNS "
-    "record is printed instead, and the emulator issues the certificate at once",
-    "monthly_budget_usd": "moto lacks AWS Budgets calls the deploy tool reads back",
-}
 
 GREEN, RED, RESET = "\x1b[32m", "\x1b[31m", "\x1b[0m"
 
@@ -145,16 +140,13 @@ def seed_emulator(port: int) -> None:
 
 
 def local_config() -> Path:
-    """stack.toml without the settings in LEFT_OUT_LOCALLY, in .local-aws/."""
-    kept = []
-    for line in (PROJECT_ROOT / "stack.toml").read_text(encoding="utf-8").splitlines():
-        key = line.split("=")[0].strip()
-        if key in LEFT_OUT_LOCALLY:
-            print(f"Left out locally: {key} ({LEFT_OUT_LOCALLY[key]}).")
-            continue
-        kept.append(line)
+    """stack.toml without the settings the emulator cannot stand in for, in .local-aws/."""
+    stack_toml = (PROJECT_ROOT / "stack.toml").read_text(encoding="utf-8")
+    text, left_out = without_account_only_settings(stack_toml)
+    for key in left_out:
+        print(f"Left out locally: {key} ({NOT_EMULATED[key]}).")
     STATE_DIR.mkdir(exist_ok=True)
-    LOCAL_CONFIG.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    LOCAL_CONFIG.write_text(text, encoding="utf-8")
     return LOCAL_CONFIG
 
 
