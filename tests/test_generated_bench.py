@@ -22,11 +22,10 @@ def run_bench(project: Path, *args: str, module: str = "devtools.bench"):
 
 
 def table_rows(markdown: str, heading: str) -> list[list[str]]:
-    """The body rows of the first table under ``heading``, as lists of cell texts."""
-    section = markdown.split(heading, 1)[1]
-    rows = [line for line in section.splitlines() if line.startswith("|")]
-    table_end = next((i for i, row in enumerate(rows[2:], 2) if row.startswith("| Clients")), None)
-    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[2:table_end]]
+    """The body rows of the table under ``heading``, as lists of cell texts."""
+    section = markdown.split(heading, 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")][2:]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
 
 
 def test_app_benchmark_measures_the_app_the_ceiling_and_the_naive_baseline(cookies, tmp_path):
