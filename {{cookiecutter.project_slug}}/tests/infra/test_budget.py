@@ -22,13 +22,11 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
+from helpers import remaining
 from moto.budgets.models import budgets_backends
 from moto.core import DEFAULT_ACCOUNT_ID
-from test_infra_destroy import remaining
 
 from infra import budget
-
-pytest_plugins = ["infra_fixtures"]
 
 EMAIL = "you@example.com"
 NEW_EMAIL = "someone-else@example.com"

@@ -12,12 +12,9 @@ import json
 import re
 
 import pytest
-from infra_fixtures import PROJECT_ROOT, create_hosted_zone
-from test_infra_destroy import remaining
+from helpers import PROJECT_ROOT, create_hosted_zone, remaining
 
 from infra import stack_file
-
-pytest_plugins = ["infra_fixtures"]
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["infra_fixtures"]
-
 
 def test_plan_of_a_new_stack_lists_every_create_and_changes_nothing(moto, infra, calls):
     result = infra("plan")

@@ -8,8 +8,6 @@ from botocore.exceptions import ClientError
 
 from infra import compute
 
-pytest_plugins = ["infra_fixtures"]
-
 
 def one_line_error(result) -> str:
     assert result.code == 1

@@ -6,8 +6,6 @@ import time
 
 from infra import database, engine, load_balancer
 
-pytest_plugins = ["infra_fixtures"]
-
 
 def test_slow_waits_overlap_instead_of_adding_up(moto, infra, monkeypatch):
     """The database (5 to 15 minutes on AWS) and the load balancer are waited for in parallel

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["infra_fixtures"]
-
 
 def test_valid_settings_pass_every_check(moto, infra, calls):
     result = infra("validate")

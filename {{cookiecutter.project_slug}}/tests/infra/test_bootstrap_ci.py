@@ -7,18 +7,15 @@ import dataclasses
 import json
 
 import pytest
-from infra_fixtures import HOSTED_ZONE_ID
+from helpers import HOSTED_ZONE_ID, remaining
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import iam_backends
-from test_infra_destroy import remaining
 
 from infra import aws, ci_role
 from infra.aws import Aws
 from infra.engine import Context
 from infra.iam import canonical
 from infra.validation import StackSettings, validate
-
-pytest_plugins = ["infra_fixtures"]
 
 REPO = "octo-org/visit-counter"
 PROVIDER_URL = "token.actions.githubusercontent.com"

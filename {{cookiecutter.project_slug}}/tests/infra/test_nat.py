@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import botocore.exceptions
 import pytest
+from helpers import remaining
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.nat_gateways import NatGatewayBackend
-from test_infra_destroy import remaining
 
 from infra import aws
-
-pytest_plugins = ["infra_fixtures"]
 
 PRESENT = ["pending", "available", "deleting"]
 

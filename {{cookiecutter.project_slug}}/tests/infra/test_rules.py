@@ -8,8 +8,6 @@ from infra import compute
 from infra.aws import DeployError, is_iam_propagation_delay
 from infra.database import require_two_zones
 
-pytest_plugins = ["infra_fixtures"]
-
 
 def test_load_balancer_and_db_subnet_group_need_two_zones():
     """AWS: an ALB and a DB subnet group span at least two AZs. moto accepts one."""

@@ -14,8 +14,6 @@ import pytest
 
 from infra import alarms, dashboard
 
-pytest_plugins = ["infra_fixtures"]
-
 
 @pytest.fixture(scope="module")
 def deployed_stack(applied_stack):

@@ -8,8 +8,6 @@ import threading
 from infra import aws, lock
 from infra.logs import LogGroup
 
-pytest_plugins = ["infra_fixtures"]
-
 
 def hold_lock(project, holder: str = "alice on laptop (pid 1)") -> None:
     client = aws.Aws(project.settings.aws_region)

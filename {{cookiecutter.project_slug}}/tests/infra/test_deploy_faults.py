@@ -1,6 +1,6 @@
 """Deploys under faults: throttling, a run killed at a random call, destroy of a half stack.
 
-test_infra_resume.py proves resume after a failure at chosen steps; here the points are
+test_resume.py proves resume after a failure at chosen steps; here the points are
 random (seeded, so a failure reproduces), AWS throttles a share of all calls, and destroy
 cleans up after an apply that died half way.
 """
@@ -13,13 +13,10 @@ from urllib.parse import urlsplit
 
 import botocore.config
 import pytest
+from helpers import EXPECTED, count_stack, remaining
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
-from test_infra_destroy import remaining
-from test_infra_resume import EXPECTED, count_stack
 
 from infra import aws
-
-pytest_plugins = ["infra_fixtures"]
 
 SEED = 20240607
 THROTTLED_SHARE = 0.2

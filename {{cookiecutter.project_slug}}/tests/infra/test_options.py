@@ -16,8 +16,6 @@ from infra import access_logs, flow_logs
 from infra.aws import DeployError
 from infra.validation import OPTIONS, StackSettings, validate
 
-pytest_plugins = ["infra_fixtures"]
-
 
 def db(aws_client, settings) -> dict:
     return aws_client("rds").describe_db_instances(DBInstanceIdentifier=settings.name("db"))[

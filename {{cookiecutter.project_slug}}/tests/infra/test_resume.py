@@ -4,48 +4,11 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
+from helpers import EXPECTED, count_stack
 
 from infra import aws, database
 
-pytest_plugins = ["infra_fixtures"]
-
-
-def count_stack(aws_client, settings) -> dict[str, int]:
-    ec2, tags = (
-        aws_client("ec2"),
-        [
-            {"Name": "tag:Project", "Values": [settings.project_slug]},
-            {"Name": "tag:Stack", "Values": [settings.stack_name]},
-        ],
-    )
-    return {
-        "vpcs": len(ec2.describe_vpcs(Filters=tags)["Vpcs"]),
-        "subnets": len(ec2.describe_subnets(Filters=tags)["Subnets"]),
-        "security groups": len(ec2.describe_security_groups(Filters=tags)["SecurityGroups"]),
-        "gateways": len(ec2.describe_internet_gateways(Filters=tags)["InternetGateways"]),
-        "route tables": len(ec2.describe_route_tables(Filters=tags)["RouteTables"]),
-        "load balancers": len(aws_client("elbv2").describe_load_balancers()["LoadBalancers"]),
-        "target groups": len(aws_client("elbv2").describe_target_groups()["TargetGroups"]),
-        "databases": len(aws_client("rds").describe_db_instances()["DBInstances"]),
-        "groups": len(
-            aws_client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
-        ),
-        "templates": len(ec2.describe_launch_templates()["LaunchTemplates"]),
-    }
-
-
 # Security groups: the three tiers and the VPC's default one, which is tagged too.
-EXPECTED = {
-    "vpcs": 1,
-    "security groups": 4,
-    "gateways": 1,
-    "route tables": 2,
-    "load balancers": 1,
-    "target groups": 1,
-    "databases": 1,
-    "groups": 1,
-    "templates": 1,
-}
 
 
 @pytest.mark.parametrize("operation", ["AuthorizeSecurityGroupEgress", "CreateListener"])

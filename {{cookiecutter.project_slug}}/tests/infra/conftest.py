@@ -1,6 +1,6 @@
 """Fixtures of the deploy tool's tests: AWS is moto, in this process, with dummy credentials.
 
-Test modules load them with `pytest_plugins = ["infra_fixtures"]`. Nothing here can reach
+pytest loads them for every test in this folder. Nothing here can reach
 real AWS: the credentials are fake, AWS_ENDPOINT_URL and profiles are removed, and moto
 intercepts every call.
 """
@@ -8,91 +8,17 @@ intercepts every call.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import io
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import boto3
 import pytest
+from helpers import HOSTED_ZONE_ID, Calls, Project, Result, create_hosted_zone
 from moto.autoscaling import models as autoscaling_models
 
 from devtools.emulated_aws import emulated_aws
-from infra import aws, cli, stack_file
-from infra.validation import OPTIONS, VALUED_OPTIONS, StackSettings
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclasses.dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def plan_summary(self) -> str:
-        """The plan's "Plan: ..." or "No changes." line (the cost estimate comes after it)."""
-        return next(
-            line for line in self.out.splitlines() if line.startswith(("Plan:", "No changes."))
-        )
-
-
-class Project:
-    """A copy of the project's stack.toml and a way to run `python -m infra` on it."""
-
-    def __init__(self, directory: Path):
-        self.path = directory / "stack.toml"
-        shutil.copy(PROJECT_ROOT / "stack.toml", self.path)
-        # Tests start from the base stack whatever options the project chose (deletion
-        # protection would stop every destroy); the option tests turn each one on.
-        for option in (*OPTIONS, *VALUED_OPTIONS):
-            self.unset(option)
-
-    @property
-    def settings(self) -> StackSettings:
-        return stack_file.load(self.path)
-
-    def set(self, key: str, value: str) -> None:
-        """Rewrite one `key = value` line of stack.toml (value as TOML), or add it."""
-        lines = self._lines_without(key)
-        # Added at the end, the key lands in the last table; every table is read alike.
-        lines.append(f"{key} = {value}")
-        self.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-    def unset(self, key: str) -> None:
-        """Remove `key` from stack.toml, so it takes its default."""
-        self.path.write_text("\n".join(self._lines_without(key)) + "\n", encoding="utf-8")
-
-    def _lines_without(self, key: str) -> list[str]:
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        return [line for line in lines if line.split("=")[0].strip() != key]
-
-    def run(self, *args: str, capsys=None) -> Result:
-        code = cli.main([*args, "--config", str(self.path)])
-        if capsys is None:
-            return Result(code, "", "")
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-
-class Calls:
-    """Every AWS API call made, as (service, operation)."""
-
-    def __init__(self):
-        self.all: list[tuple[str, str]] = []
-
-    def __call__(self, service: str, operation: str, _params: dict) -> None:
-        self.all.append((service, operation))
-
-    @property
-    def mutating(self) -> list[tuple[str, str]]:
-        return [call for call in self.all if aws.is_mutating(call[1])]
-
-    def clear(self) -> None:
-        self.all.clear()
+from infra import aws
 
 
 @pytest.fixture
@@ -321,26 +247,6 @@ def budgets_api(moto) -> Iterator[dict[str, list[dict]]]:
     aws.call_observers.append(answer)
     yield tags_by_arn
     aws.call_observers.remove(answer)
-
-
-HOSTED_ZONE_ID = "Z0HTTPS4TEST"
-
-
-def create_hosted_zone(name: str, zone_id: str, **options) -> str:
-    """A Route 53 zone whose id starts with Z like real ones do (moto's random ids need not)."""
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.route53.models import HostedZoneIdentifier
-    from moto.utilities.id_generator import moto_id_manager
-
-    identifier = HostedZoneIdentifier(DEFAULT_ACCOUNT_ID, f"{name}.", None)
-    moto_id_manager.set_custom_id(identifier, zone_id)
-    try:
-        created = boto3.client("route53").create_hosted_zone(
-            Name=name, CallerReference=f"test {name}", **options
-        )
-    finally:
-        moto_id_manager.unset_custom_id(identifier)
-    return created["HostedZone"]["Id"].split("/")[-1]
 
 
 @pytest.fixture

@@ -25,14 +25,11 @@ import json
 
 import botocore.exceptions
 import pytest
-from infra_fixtures import create_hosted_zone
+from helpers import create_hosted_zone, remaining
 from moto.acm.models import acm_backends
 from moto.core import DEFAULT_ACCOUNT_ID
-from test_infra_destroy import remaining
 
 from infra import aws, certificate
-
-pytest_plugins = ["infra_fixtures"]
 
 DOMAIN = "app.example.com"
 

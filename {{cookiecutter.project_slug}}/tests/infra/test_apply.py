@@ -12,8 +12,6 @@ import pytest
 
 from infra.compute import AMI_PARAMETER
 
-pytest_plugins = ["infra_fixtures"]
-
 ALLOWED_STAR_RESOURCE_ACTIONS = {
     # AWS offers no resource-level permission for these.
     "ecr:GetAuthorizationToken",

@@ -3,12 +3,10 @@ stack.toml: only the settings that need something of a real account."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from helpers import PROJECT_ROOT
 
 from devtools.emulated_aws import NOT_EMULATED, without_account_only_settings
 from infra import stack_file
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_only_account_only_settings_with_a_value_are_left_out_and_named():
