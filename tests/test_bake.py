@@ -5,7 +5,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from conftest import COOKIECUTTER_JSON, DEFAULTS, TEMPLATE_ROOT
+from helpers import COOKIECUTTER_JSON, DEFAULTS, TEMPLATE_ROOT
 
 EXPECTED_FILES = [
     "README.md",
@@ -22,7 +22,8 @@ EXPECTED_FILES = [
     "infra/__main__.py",
     "infra/validation.py",
     "infra/stack_file.py",
-    "tests/conftest.py",
+    "tests/app/conftest.py",
+    "tests/infra/conftest.py",
 ]
 
 # Every answer changed at once, so each one is proven to reach the generated files.

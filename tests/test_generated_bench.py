@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import bake_ok
+from helpers import bake_ok
 from variants import VARIANTS
 
 

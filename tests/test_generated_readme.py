@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE_ROOT, bake_ok
 from cookiecutter.main import cookiecutter
+from helpers import TEMPLATE_ROOT, bake_ok, user_config
 from variants import VARIANTS
 
 ESTIMATE = """
@@ -203,16 +203,12 @@ def test_the_answers_file_bakes_the_same_stack_again(cookies):
 
 def test_cookiecutter_replay_file_accepts_the_answers_file(cookies, tmp_path):
     first = bake_ok(cookies, **VARIANTS["other-region-and-cidrs"])
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"cookiecutters_dir: {tmp_path / 'cookiecutters'}\nreplay_dir: {tmp_path / 'replay'}\n"
-    )
     output = tmp_path / "regenerated"
     project = cookiecutter(
         str(TEMPLATE_ROOT),
         replay=str(Path(first.project_path) / ".cookiecutter.json"),
         output_dir=str(output),
-        config_file=str(config),
+        config_file=str(user_config(tmp_path)),
     )
     assert (Path(project) / "stack.toml").read_text() == (
         Path(first.project_path) / "stack.toml"

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import bake_ok
+from helpers import bake_ok
 from variants import VARIANTS
 
 # The template's environment holds every pin of the generated project, so the baked

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE_ROOT, bake_ok
+from helpers import TEMPLATE_ROOT, bake_ok
 from variants import VARIANTS
 
 TOOLS = Path(sys.executable).parent

@@ -1,0 +1,56 @@
+"""What the template's tests share: where the template is, its answers, and ways to bake it.
+
+Test modules import these (`from helpers import ...`); conftest.py holds only fixtures.
+pyproject.toml puts this folder on `sys.path` (`pythonpath = ["tests"]`).
+"""
+
+import json
+from pathlib import Path
+
+import yaml
+from cookiecutter.main import cookiecutter
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+COOKIECUTTER_JSON = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text())
+DEFAULTS = {key: value for key, value in COOKIECUTTER_JSON.items() if not key.startswith("_")}
+
+
+def bake_ok(cookies, **extra_context):
+    """Bake, fail loudly on errors, and prove every answer reached the context.
+
+    A misspelt key would otherwise be ignored by cookiecutter and silently test the defaults.
+    """
+    result = cookies.bake(extra_context=extra_context)
+    assert result.exit_code == 0, result.exception
+    assert result.exception is None
+    for key, value in extra_context.items():
+        assert result.context[key] == value, f"{key} did not reach the context"
+    return result
+
+
+def user_config(folder: Path) -> Path:
+    """A cookiecutter user config that keeps replay files and cloned templates in `folder`,
+    so a bake neither reads nor writes the real user's ~/.cookiecutterrc or replay folder."""
+    config = folder / "cookiecutter-config.yaml"
+    settings = {
+        "cookiecutters_dir": str(folder / "cookiecutters"),
+        "replay_dir": str(folder / "replay"),
+    }
+    config.write_text(yaml.safe_dump(settings))
+    return config
+
+
+def bake_into(output_dir: Path, **extra_context) -> Path:
+    """Bake with cookiecutter's own API into `output_dir`, a folder the test owns, so the test
+    can see everything a bake leaves behind; the user config goes next to it. Returns the
+    project; raises what cookiecutter raises (`FailedHookException` when a hook refuses the
+    answers)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    project = cookiecutter(
+        str(TEMPLATE_ROOT),
+        no_input=True,
+        extra_context=extra_context,
+        output_dir=str(output_dir),
+        config_file=str(user_config(output_dir.parent)),
+    )
+    return Path(project)
