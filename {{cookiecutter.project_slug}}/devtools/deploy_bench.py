@@ -61,15 +61,17 @@ def run(config: Path, *args: str) -> int:
 @contextlib.contextmanager
 def simulated_waits() -> Iterator[None]:
     """The database, load balancer and instance waits take BRANCH_SECONDS each."""
-    from infra import compute, database, engine, load_balancer
+    from infra import engine
+    from infra.resources.app.instances import AutoScalingGroup
+    from infra.resources.shared.addresses import DB_INSTANCE, LOAD_BALANCER
 
     original_wait = engine.Context.wait
-    original_group_create = compute.AutoScalingGroup.create
+    original_group_create = AutoScalingGroup.create
 
     def wait(self, address, verb, done, *args, **kwargs):
-        if verb == "creating" and address == database.DB_INSTANCE:
+        if verb == "creating" and address == DB_INSTANCE:
             time.sleep(BRANCH_SECONDS["database"])
-        elif verb == "creating" and address == load_balancer.LOAD_BALANCER:
+        elif verb == "creating" and address == LOAD_BALANCER:
             time.sleep(BRANCH_SECONDS["load balancer"])
         return original_wait(self, address, verb, done, *args, **kwargs)
 
@@ -78,12 +80,12 @@ def simulated_waits() -> Iterator[None]:
         time.sleep(BRANCH_SECONDS["instances"])  # the first instances booting
 
     engine.Context.wait = wait
-    compute.AutoScalingGroup.create = group_create
+    AutoScalingGroup.create = group_create
     try:
         yield
     finally:
         engine.Context.wait = original_wait
-        compute.AutoScalingGroup.create = original_group_create
+        AutoScalingGroup.create = original_group_create
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infra.aws import Aws, DeployError, translate
 from infra.engine import Context
-from infra.network import zone_for
+from infra.resources.network.subnets import zone_for
 
 
 def known_regions(aws: Aws) -> set[str]:

@@ -12,10 +12,12 @@ import sys
 import traceback
 from pathlib import Path
 
-from infra import checks, ci_role, costs, engine, outputs, plan_output, stack
+from infra import checks, costs, engine, outputs, plan_output, stack
 from infra.aws import Aws, translate
 from infra.engine import Context, Printer
 from infra.lock import StackLock
+from infra.resources.ci import deploy_role, github, instructions
+from infra.resources.shared.names import deploy_role_name
 from infra.stack_file import DEFAULT_PATH, load
 from infra.validation import InvalidSettings, StackSettings
 
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         _error("Interrupted. Run the same command again to finish; nothing is duplicated.")
         return 1
     except Exception as error:  # noqa: BLE001 - the last line of defence decides the exit code
-        cause = _root_cause(error)
+        cause = error
         message = translate(cause)
         if message is not None:
             _error(f"Error: {message}")
@@ -116,12 +118,6 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"Error: {type(cause).__name__}: {cause}")
         _error("The stack may be half changed: run the same command again to resume.")
         return 1
-
-
-def _root_cause(error: BaseException) -> BaseException:
-    while isinstance(error, engine.DependencyFailed) and error.__cause__ is not None:
-        error = error.__cause__
-    return error
 
 
 def _error(line: str) -> None:
@@ -143,11 +139,10 @@ def confirm(out: Printer, question: str) -> bool:
         return False
 
 
-def read_all(ctx: Context) -> list[engine.Resource]:
-    """Reads every resource into ctx.state, read-only."""
+def stack_resources(ctx: Context) -> list[engine.Resource]:
+    """The stack's resources, refused when their dependencies do not form one graph."""
     resources = stack.resources(ctx)
-    for resource in resources:
-        ctx.state[resource.address] = resource.read(ctx)
+    engine.check_graph(resources)
     return resources
 
 
@@ -168,7 +163,7 @@ def cmd_validate(args, settings: StackSettings, out: Printer) -> int:
 def cmd_plan(args, settings: StackSettings, out: Printer) -> int:
     ctx = context(args, settings, out)
     checks.preflight(ctx)
-    actions = engine.plan(ctx, stack.resources(ctx))
+    actions = engine.plan(ctx, stack_resources(ctx))
     for line in [*plan_output.render(actions, ctx.state), "", *costs.render_estimate(settings)]:
         out(line)
     if any(action.error for action in actions):
@@ -182,13 +177,13 @@ def cmd_apply(args, settings: StackSettings, out: Printer) -> int:
     lock = StackLock(ctx.aws, settings, "apply")
     if args.break_lock:
         _break(lock, out)
-    if not engine.has_changes(engine.plan(ctx, stack.resources(ctx))):
+    if not engine.has_changes(engine.plan(ctx, stack_resources(ctx))):
         out("No changes. Your infrastructure matches the configuration.")
         _print_outputs(ctx, out)
         return 0
     with lock:
         ctx = context(args, settings, out, ctx.aws)  # plan again: no one else can change it now
-        actions = engine.plan(ctx, stack.resources(ctx))
+        actions = engine.plan(ctx, stack_resources(ctx))
         for line in plan_output.render(actions, ctx.state):
             out(line)
         if any(action.error for action in actions):
@@ -215,18 +210,18 @@ def cmd_destroy(args, settings: StackSettings, out: Printer) -> int:
     lock = StackLock(ctx.aws, settings, "destroy")
     if args.break_lock:
         _break(lock, out)
-    resources = read_all(ctx)
+    resources = engine.read_all(ctx, stack_resources(ctx))
     if not any(ctx.state.values()):
         out("Nothing to destroy: no resource of this stack exists.")
         return 0
     with lock:
         ctx = context(args, settings, out, ctx.aws)
         ctx.skip_final_snapshot = args.skip_final_snapshot
-        resources = read_all(ctx)
+        resources = engine.read_all(ctx, stack_resources(ctx))
         engine.check_destroy(ctx, resources)  # refuse before asking, e.g. deletion protection
         existing = [
             (r.address, r.resource_id(ctx.state[r.address]))
-            for r in reversed(resources)
+            for r in reversed(resources)  # dependents first, as destroy goes
             if ctx.state.get(r.address) is not None
         ]
         for line in plan_output.render_destroy(existing):
@@ -244,7 +239,7 @@ def cmd_destroy(args, settings: StackSettings, out: Printer) -> int:
         out("")
         destroyed = engine.destroy(ctx, resources)
     out(f"\n{GREEN}Destroy complete! Resources: {destroyed} destroyed.{RESET}")
-    kept = ci_role.kept_after_destroy(ctx)
+    kept = instructions.kept_after_destroy(ctx)
     if kept:
         out(kept)
     return 0
@@ -252,7 +247,7 @@ def cmd_destroy(args, settings: StackSettings, out: Printer) -> int:
 
 def cmd_outputs(args, settings: StackSettings, out: Printer) -> int:
     ctx = context(args, settings, out)
-    read_all(ctx)
+    engine.read_all(ctx, stack_resources(ctx))
     values = outputs.collect(ctx)
     if not values:
         _error(f"Error: stack {settings.stack_name} is not deployed: run `python -m infra apply`.")
@@ -266,15 +261,15 @@ def cmd_outputs(args, settings: StackSettings, out: Printer) -> int:
 
 
 def cmd_bootstrap_ci(args, settings: StackSettings, out: Printer) -> int:
-    repository = None if args.remove else ci_role.check_github_repo(args.github_repo)
+    repository = None if args.remove else github.check_github_repo(args.github_repo)
     ctx = context(args, settings, out)
     checks.check_region(ctx.aws)
     checks.check_credentials(ctx.aws)
-    resources = ci_role.resources(repository)
+    resources = deploy_role.resources(repository)
     actions = engine.plan(ctx, resources)
     if not engine.has_changes(actions):
         if repository is None:
-            out(f"Nothing to remove: the deploy role {ci_role.role_name(ctx)} does not exist.")
+            out(f"Nothing to remove: the deploy role {deploy_role_name(ctx)} does not exist.")
             return 0
         out("No changes: the OIDC provider and the deploy role are already set up.\n")
     else:
@@ -292,7 +287,7 @@ def cmd_bootstrap_ci(args, settings: StackSettings, out: Printer) -> int:
                 "stacks and repositories may use it."
             )
             return 0
-    for line in ci_role.instructions(ctx, repository):
+    for line in instructions.instructions(ctx, repository):
         out(line)
     return 0
 

@@ -45,7 +45,7 @@ from infra.validation import StackSettings
 
 PRICES_AS_OF = "2026-11-26"
 HOURS_PER_MONTH = 730  # the AWS Pricing Calculator's month
-# Keep in step with infra/compute.py (ROOT_VOLUME_GB); a test checks they agree.
+# Keep in step with infra/resources/app/instances.py (ROOT_VOLUME_GB); a test checks they agree.
 APP_ROOT_VOLUME_GB = 16
 NOT_INCLUDED = (
     "load balancer capacity units (LCUs), data transfer out, CloudWatch alarms, dashboard "

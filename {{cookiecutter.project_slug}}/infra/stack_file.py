@@ -10,7 +10,7 @@ from typing import Any
 
 from infra.validation import InvalidSettings, Problem, StackSettings, parse
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "stack.toml"
+DEFAULT_PATH = Path(__file__).parent.parent / "stack.toml"
 
 
 def read_raw(path: Path = DEFAULT_PATH, stack: str | None = None) -> dict[str, Any]:

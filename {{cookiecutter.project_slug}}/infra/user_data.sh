@@ -1,5 +1,5 @@
 #!/bin/bash
-# Boot script of the app instances. infra/compute.py fills in the placeholders (a name after
+# Boot script of the app instances. infra/resources/app/instances.py fills in the placeholders (a name after
 # an at sign; string.Template with that sign as delimiter) with shell-quoted values before
 # it goes into the launch template. The database is built at the same time as the instances, so this script
 # waits for it instead of the deploy waiting before it starts the instances.

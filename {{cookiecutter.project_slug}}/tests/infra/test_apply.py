@@ -10,7 +10,7 @@ import urllib.parse
 import boto3
 import pytest
 
-from infra.compute import AMI_PARAMETER
+from infra.resources.app.instances import AMI_PARAMETER
 
 ALLOWED_STAR_RESOURCE_ACTIONS = {
     # AWS offers no resource-level permission for these.

@@ -11,10 +11,11 @@ from helpers import HOSTED_ZONE_ID, remaining
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import iam_backends
 
-from infra import aws, ci_role
+from infra import aws
+from infra.resources.ci.deploy_policy import INLINE_POLICY_LIMIT, stack_deploy_policy
 from infra.aws import Aws
 from infra.engine import Context
-from infra.iam import canonical
+from infra.resources.shared.iam import canonical
 from infra.validation import StackSettings, validate
 
 REPO = "octo-org/visit-counter"
@@ -62,7 +63,7 @@ VALUED_OPTIONS = {
     "nat_gateway": '"per_az"',
 }
 # Looked for while its option is off although the policy has no room to allow it: the tool
-# takes AWS's refusal for "none there" (infra/budget.py).
+# takes AWS's refusal for "none there" (infra/resources/observability/budget.py).
 LOOKED_FOR_WITHOUT_RIGHTS = {"budgets:ViewBudget"}
 NAT_WRITES = {
     "ec2:AllocateAddress",
@@ -266,7 +267,7 @@ def test_no_wildcard_action_and_pass_role_is_scoped(bootstrapped, project, aws_c
             resources = statement["Resource"]
             resources = [resources] if isinstance(resources, str) else resources
             assert all(settings.name("deploy-role") not in r for r in resources), statement
-    assert len(json.dumps(policy, separators=(",", ":"))) <= ci_role.INLINE_POLICY_LIMIT
+    assert len(json.dumps(policy, separators=(",", ":"))) <= INLINE_POLICY_LIMIT
 
 
 def test_policy_allows_every_call_of_plan_apply_outputs_and_destroy(
@@ -382,5 +383,5 @@ def test_policy_of_the_longest_valid_names_with_every_option_fits_in_an_inline_p
     longest = longest_valid_slug(settings)
     assert len(longest.name("alb")) == 32
     ctx = Context(longest, Aws(longest.aws_region))
-    size = len(canonical(ci_role.deploy_policy(ctx)))
-    assert size <= ci_role.INLINE_POLICY_LIMIT
+    size = len(canonical(stack_deploy_policy(ctx)))
+    assert size <= INLINE_POLICY_LIMIT

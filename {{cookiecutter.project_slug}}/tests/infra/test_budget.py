@@ -26,7 +26,7 @@ from helpers import remaining
 from moto.budgets.models import budgets_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from infra import budget
+from infra.resources.observability import budget
 
 EMAIL = "you@example.com"
 NEW_EMAIL = "someone-else@example.com"

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from infra import compute, costs
+from infra import costs
+from infra.resources.app import instances
 from infra.stack_file import load
 
 
@@ -96,7 +97,7 @@ def test_every_region_in_the_table_is_a_real_region_name_and_prices_are_positive
 
 
 def test_the_disk_size_matches_what_the_launch_template_asks_for():
-    assert costs.APP_ROOT_VOLUME_GB == compute.ROOT_VOLUME_GB
+    assert costs.APP_ROOT_VOLUME_GB == instances.ROOT_VOLUME_GB
 
 
 def test_a_multi_az_database_costs_twice_the_single_az_one(settings):

@@ -6,7 +6,7 @@ import botocore.parsers
 import pytest
 from botocore.exceptions import ClientError
 
-from infra import compute
+from infra.resources.app import instances
 
 
 def one_line_error(result) -> str:
@@ -115,7 +115,7 @@ def test_an_emulator_without_instance_refresh_is_recognised_and_real_errors_are_
         "StartInstanceRefresh",
     )
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
-    assert compute.emulator_lacks_it(unparsable)
-    assert not compute.emulator_lacks_it(refused)
+    assert instances.emulator_lacks_it(unparsable)
+    assert not instances.emulator_lacks_it(refused)
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    assert not compute.emulator_lacks_it(unparsable)
+    assert not instances.emulator_lacks_it(unparsable)

@@ -29,7 +29,8 @@ from helpers import create_hosted_zone, remaining
 from moto.acm.models import acm_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from infra import aws, certificate
+from infra import aws
+from infra.resources.edge import certificate
 
 DOMAIN = "app.example.com"
 

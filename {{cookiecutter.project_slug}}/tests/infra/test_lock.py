@@ -6,7 +6,7 @@ import json
 import threading
 
 from infra import aws, lock
-from infra.logs import LogGroup
+from infra.resources.shared.log_group import LogGroup
 
 
 def hold_lock(project, holder: str = "alice on laptop (pid 1)") -> None:

@@ -12,7 +12,8 @@ import json
 import boto3
 import pytest
 
-from infra import alarms, dashboard
+from infra.resources.observability import alarms, dashboard
+from infra.resources.shared.addresses import ALARM_ROLES
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,7 @@ def test_every_alarm_exists_with_its_threshold_and_action(deployed_stack):
     topic = client("sns").list_topics()["Topics"]
     (topic_arn,) = [t["TopicArn"] for t in topic if t["TopicArn"].endswith(settings.name("alarms"))]
     found = {a["AlarmName"]: a for a in client("cloudwatch").describe_alarms()["MetricAlarms"]}
-    assert set(found) == {settings.name(role) for role in alarms.ALARM_ROLES}
+    assert set(found) == {settings.name(role) for role in ALARM_ROLES}
     for alarm in found.values():
         assert alarm["AlarmActions"] == [topic_arn]
         assert alarm["EvaluationPeriods"] == 2

@@ -12,7 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from infra import access_logs, flow_logs
+from infra.resources.edge import access_logs
+from infra.resources.network import flow_logs
+from infra.resources.shared import addresses, names
 from infra.aws import DeployError
 from infra.validation import OPTIONS, StackSettings, validate
 
@@ -74,7 +76,7 @@ def test_defaults_leave_every_option_off(deployed, aws_client, project):
     assert flow_log_list(aws_client) == []
     assert not [name for name in bucket_names(aws_client) if "alb-logs" in name]
     assert settings.name("flow-logs-role") not in role_names(aws_client)
-    assert flow_logs.log_group_name(SimpleNamespace(settings=settings)) not in log_group_names(
+    assert names.log_group_name(SimpleNamespace(settings=settings), names.FLOW_LOGS_PURPOSE) not in log_group_names(
         aws_client
     )
     assert lb_attributes(aws_client, settings)["access_logs.s3.enabled"] == "false"
@@ -166,7 +168,12 @@ def test_every_option_is_applied_refused_by_destroy_removed_and_destroyed(
         project.set(option, "false")
     plan = infra("plan")
     assert plan.code == 2
-    for address in (access_logs.BUCKET, flow_logs.FLOW_LOG, flow_logs.ROLE, flow_logs.LOG_GROUP):
+    for address in (
+        addresses.ACCESS_LOG_BUCKET,
+        addresses.FLOW_LOG,
+        addresses.FLOW_LOGS_ROLE,
+        addresses.FLOW_LOG_GROUP,
+    ):
         assert address in plan.out
     result = infra("apply", "--auto-approve")
     assert result.code == 0, result.err
@@ -246,7 +253,7 @@ def test_the_bucket_name_limit_is_ours_because_moto_has_none():
     settings = StackSettings(**{**settings_for().__dict__, "project_slug": "x" * 50})
     ctx = SimpleNamespace(settings=settings, aws=SimpleNamespace(account_id="123456789012"))
     with pytest.raises(DeployError, match="S3 allows 63"):
-        access_logs.bucket_name(ctx)
+        names.access_log_bucket_name(ctx)
     _, problems = validate({**settings_for().__dict__, "project_slug": "a" * 40, "stack_name": "d"})
     assert any("S3 bucket" in str(p) or "load balancer" in str(p) for p in problems)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from infra import database, engine, load_balancer
+from infra import engine
+from infra.resources.shared.addresses import DB_INSTANCE, LOAD_BALANCER
 
 
 def test_slow_waits_overlap_instead_of_adding_up(moto, infra, monkeypatch):
@@ -15,7 +16,7 @@ def test_slow_waits_overlap_instead_of_adding_up(moto, infra, monkeypatch):
     run one after the other, they cannot. BENCHMARKS.md measures how close to the longest
     wait the apply comes.
     """
-    slow = (database.DB_INSTANCE, load_balancer.LOAD_BALANCER)
+    slow = (DB_INSTANCE, LOAD_BALANCER)
     spans: dict[str, tuple[float, float]] = {}
     original_wait = engine.Context.wait
 

@@ -6,7 +6,8 @@ import pytest
 from botocore.exceptions import ClientError
 from helpers import EXPECTED, count_stack
 
-from infra import aws, database
+from infra import aws
+from infra.resources import database
 
 # Security groups: the three tiers and the VPC's default one, which is tagged too.
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from infra import compute
+from infra.resources.app import instances
 from infra.aws import DeployError, is_iam_propagation_delay
-from infra.database import require_two_zones
+from infra.resources.shared.ec2 import require_two_zones
 
 
 def test_load_balancer_and_db_subnet_group_need_two_zones():
@@ -17,7 +17,7 @@ def test_load_balancer_and_db_subnet_group_need_two_zones():
 
 
 def test_user_data_values_are_shell_quoted():
-    script = compute.render_user_data(
+    script = instances.render_user_data(
         {
             "region": "eu-west-1",
             "registry": "r",
@@ -30,7 +30,7 @@ def test_user_data_values_are_shell_quoted():
         }
     )
     assert "LOG_GROUP='/x/dev/app; reboot'" in script
-    assert compute.deployed_image_tag(script) == "1"
+    assert instances.deployed_image_tag(script) == "1"
 
 
 def test_iam_propagation_error_is_recognised():

@@ -7,19 +7,19 @@ ecr:GetAuthorizationToken and the Session Manager channel actions.
 from __future__ import annotations
 
 import contextlib
-import json
-import urllib.parse
 
 from infra import tags
-from infra.aws import DeployError, is_not_found
-from infra.database import DB_INSTANCE
+from infra.aws import is_not_found
 from infra.engine import UNKNOWN, Context, Resource
-from infra.logs import log_group_name
-
-ROLE = "aws_iam_role.app"
-APP_POLICY = "aws_iam_role_policy.app"
-SECRET_POLICY = "aws_iam_role_policy.db_secret"  # noqa: S105 - an address, not a secret
-PROFILE = "aws_iam_instance_profile.app"
+from infra.resources.shared.addresses import (
+    APP_POLICY,
+    DB_INSTANCE,
+    INSTANCE_PROFILE,
+    INSTANCE_ROLE,
+    SECRET_POLICY,
+)
+from infra.resources.shared.iam import canonical, delete_role, require_ours
+from infra.resources.shared.names import log_group_name
 
 EC2_TRUST = {
     "Version": "2012-10-17",
@@ -45,12 +45,6 @@ ECR_PULL_ACTIONS = [
     "ecr:BatchGetImage",
     "ecr:GetDownloadUrlForLayer",
 ]
-
-
-def canonical(document) -> str:
-    if isinstance(document, str):
-        document = json.loads(urllib.parse.unquote(document))
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
 def app_policy(ctx: Context) -> dict:
@@ -107,31 +101,8 @@ def secret_policy(secret_arn: str) -> dict:
     }
 
 
-def delete_role(iam, name: str) -> None:
-    """IAM deletes a role only once nothing is attached to it: detach everything first."""
-    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
-        iam.delete_role_policy(RoleName=name, PolicyName=policy)
-    for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
-        iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
-    for profile in iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]:
-        iam.remove_role_from_instance_profile(
-            InstanceProfileName=profile["InstanceProfileName"], RoleName=name
-        )
-    iam.delete_role(RoleName=name)
-
-
-def require_ours(ctx: Context, kind: str, name: str, tag_list) -> dict:
-    actual = tags.from_list(tag_list)
-    if not tags.belongs(actual, ctx.settings):
-        raise DeployError(
-            f"An IAM {kind} named {name} exists but is not tagged as part of this "
-            "stack: delete or rename it, or pick another project_slug/stack_name."
-        )
-    return tags.ours(actual, tags.stack_tags(ctx.settings))
-
-
 class Role(Resource):
-    address = ROLE
+    address = INSTANCE_ROLE
 
     def read(self, ctx):
         name = ctx.settings.name("app-role")
@@ -179,13 +150,13 @@ class RolePolicy(Resource):
     def __init__(self, role: str, depends_on: tuple[str, ...] = ()):
         self.role = role
         self.address = APP_POLICY if role == "app" else SECRET_POLICY
-        self.depends_on = (ROLE, *depends_on)
+        self.depends_on = (INSTANCE_ROLE, *depends_on)
 
     def _names(self, ctx) -> tuple[str, str]:
         return ctx.settings.name("app-role"), ctx.settings.name(self.role)
 
     def read(self, ctx):
-        if ctx.state.get(ROLE) is None:
+        if ctx.actual(INSTANCE_ROLE) is None:
             return None
         role, name = self._names(ctx)
         try:
@@ -218,8 +189,8 @@ class RolePolicy(Resource):
 
 
 class InstanceProfile(Resource):
-    address = PROFILE
-    depends_on = (ROLE,)
+    address = INSTANCE_PROFILE
+    depends_on = (INSTANCE_ROLE,)
 
     def read(self, ctx):
         name = ctx.settings.name("app-profile")

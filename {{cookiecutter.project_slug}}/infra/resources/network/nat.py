@@ -21,33 +21,14 @@ import re
 from infra import tags
 from infra.aws import DeployError, error_code, is_not_found, retry
 from infra.engine import Context, Resource
-from infra.network import (
-    IGW,
-    PRIVATE_RT,
-    RouteTable,
-    ec2_tags,
-    only_one,
-    subnet_address,
-    update_ec2_tags,
-)
+from infra.resources.shared.addresses import IGW, eip_address, gateway_address, subnet_address
+from infra.resources.shared.ec2 import ec2_tags, only_one, update_ec2_tags
 
 # A gateway in these states is still there; deleted and failed ones linger in describe.
 PRESENT_STATES = ("pending", "available", "deleting")
 # AWS answers releasing an Elastic IP that a NAT gateway being deleted still holds so.
 EIP_STILL_HELD = ("AuthFailure", "InvalidIPAddress.InUse")
 NAME_NUMBER = re.compile(r"-(?:nat|nat-eip|private-rt)-(\d+)$")
-
-
-def eip_address(index: int) -> str:
-    return f"aws_eip.nat[{index}]"
-
-
-def gateway_address(index: int) -> str:
-    return f"aws_nat_gateway.main[{index}]"
-
-
-def zone_route_table_address(index: int) -> str:
-    return f"aws_route_table.private_zone[{index}]"
 
 
 def _present_gateways(ctx: Context, name: str | None = None) -> list[dict]:
@@ -67,9 +48,9 @@ def _present_gateways(ctx: Context, name: str | None = None) -> list[dict]:
     ]
 
 
-def _existing_count(ctx: Context) -> int:
-    """How many NAT indexes (gateways, Elastic IPs, zone route tables) exist: left from a
-    setting with more of them, they are planned for deletion."""
+def nat_indexes(ctx: Context) -> int:
+    """How many NAT indexes (gateways, Elastic IPs, zone route tables) the stack has: the
+    wanted ones, and any left from a setting with more of them, planned for deletion."""
 
     def read() -> int:
         ec2, filters = ctx.aws.ec2, tags.ec2_filters(ctx.settings)
@@ -85,7 +66,7 @@ def _existing_count(ctx: Context) -> int:
                 numbers.append(int(match.group(1)))
         return max(numbers)
 
-    return ctx.cached("existing_nat_count", read)
+    return max(ctx.settings.nat_gateway_count, ctx.cached("existing_nat_count", read))
 
 
 class ElasticIp(Resource):
@@ -261,46 +242,11 @@ class NatGateway(Resource):
         ctx.wait(self.address, "creating", available, timeout_seconds=1800)
 
 
-def private_route_tables(ctx: Context, count: int) -> list[Resource]:
-    """One table per other zone (per_az, or left from it), then the first zone's table,
-    which holds every private subnet but with per_az. `count`: NAT indexes in the stack.
-
-    The first table also waits for the others: a private subnet moving between them is
-    taken by the table that wants it after the one that lets go of it has been settled.
-    """
-    settings = ctx.settings
-    # With per_az, every zone but the first has a table of its own: indexes 1 to zones - 1.
-    zones = settings.az_count if settings.nat_gateway == "per_az" else 1
-    per_zone: list[Resource] = [
-        RouteTable(
-            zone_route_table_address(index),
-            f"private-rt-{index + 1}",
-            [subnet_address("private", index)],
-            gateway_address(index),
-            wanted=index < zones,
-        )
-        for index in range(1, max(zones, count))
-    ]
-    first_zone_only = settings.nat_gateway == "per_az"
-    subnets = [
-        subnet_address("private", index)
-        for index in range(1 if first_zone_only else settings.az_count)
-    ]
-    gateway = gateway_address(0) if settings.nat_gateway_count else None
-    leftover = (gateway_address(0),) if count and gateway is None else ()
-    after = (*leftover, *(table.address for table in per_zone))
-    first = RouteTable(PRIVATE_RT, "private-rt", subnets, gateway, after=after)
-    return [*per_zone, first]
-
-
-def resources(ctx: Context) -> list[Resource]:
-    """Elastic IPs, NAT gateways, then the private route tables that send traffic to them."""
-    settings = ctx.settings
-    wanted = settings.nat_gateway_count
-    count = max(wanted, _existing_count(ctx))
+def resources(ctx: Context, count: int) -> list[Resource]:
+    """Elastic IPs and NAT gateways: `count` of each (see `nat_indexes`)."""
+    wanted = ctx.settings.nat_gateway_count
     items: list[Resource] = [ElasticIp(index, index < wanted) for index in range(count)]
-    items += [NatGateway(index, index < wanted) for index in range(count)]
-    return [*items, *private_route_tables(ctx, count)]
+    return [*items, *(NatGateway(index, index < wanted) for index in range(count))]
 
 
 def outputs(ctx: Context) -> dict:
@@ -310,6 +256,6 @@ def outputs(ctx: Context) -> dict:
         return {}
     return {
         "nat_gateway_ids": [
-            (ctx.state.get(gateway_address(index)) or {}).get("id") for index in range(count)
+            (ctx.actual(gateway_address(index)) or {}).get("id") for index in range(count)
         ]
     }

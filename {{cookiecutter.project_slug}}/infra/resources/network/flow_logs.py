@@ -10,26 +10,13 @@ from __future__ import annotations
 from infra import tags
 from infra.aws import DeployError
 from infra.engine import Context, Resource
-from infra.iam import canonical, delete_role, require_ours
-from infra.logs import LogGroup, group_name
-from infra.network import VPC
+from infra.resources.shared.addresses import FLOW_LOG, FLOW_LOG_GROUP, FLOW_LOGS_ROLE, VPC
+from infra.resources.shared.iam import canonical, delete_role, require_ours
+from infra.resources.shared.log_group import LogGroup
+from infra.resources.shared.names import FLOW_LOGS_PURPOSE, flow_logs_role_name, log_group_name
 
-LOG_GROUP = "aws_cloudwatch_log_group.vpc_flow_logs"
-ROLE = "aws_iam_role.flow_logs"
-FLOW_LOG = "aws_flow_log.vpc"
 SERVICE = "vpc-flow-logs.amazonaws.com"
 DELIVERY_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-
-
-PURPOSE = "vpc-flow-logs"
-
-
-def log_group_name(ctx: Context) -> str:
-    return group_name(ctx, PURPOSE)
-
-
-def role_name(ctx: Context) -> str:
-    return ctx.settings.name("flow-logs-role")
 
 
 def trust_policy(ctx: Context) -> dict:
@@ -48,7 +35,7 @@ def trust_policy(ctx: Context) -> dict:
 
 
 def delivery_policy(ctx: Context) -> dict:
-    group = ctx.aws.arn("logs", f"log-group:{log_group_name(ctx)}")
+    group = ctx.aws.arn("logs", f"log-group:{log_group_name(ctx, FLOW_LOGS_PURPOSE)}")
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -65,10 +52,10 @@ def delivery_policy(ctx: Context) -> dict:
 class FlowLogRole(Resource):
     """The role with its one inline policy; both change together."""
 
-    address = ROLE
+    address = FLOW_LOGS_ROLE
 
     def read(self, ctx):
-        iam, name = ctx.aws.iam, role_name(ctx)
+        iam, name = ctx.aws.iam, flow_logs_role_name(ctx)
         try:
             role = iam.get_role(RoleName=name)["Role"]
         except iam.exceptions.NoSuchEntityException:
@@ -93,7 +80,7 @@ class FlowLogRole(Resource):
         if not ctx.settings.vpc_flow_logs:
             return None
         return {
-            "name": role_name(ctx),
+            "name": flow_logs_role_name(ctx),
             "assume_role_policy": canonical(trust_policy(ctx)),
             "policy": canonical(delivery_policy(ctx)),
             "tags": tags.stack_tags(ctx.settings),
@@ -130,7 +117,7 @@ class FlowLogRole(Resource):
 
 class FlowLog(Resource):
     address = FLOW_LOG
-    depends_on = (VPC, LOG_GROUP, ROLE)
+    depends_on = (VPC, FLOW_LOG_GROUP, FLOW_LOGS_ROLE)
 
     def read(self, ctx):
         found = ctx.aws.ec2.describe_flow_logs(Filters=tags.ec2_filters(ctx.settings))["FlowLogs"]
@@ -155,8 +142,8 @@ class FlowLog(Resource):
             "vpc_id": ctx.attr(VPC, "id"),
             "traffic_type": "ALL",
             "destination_type": "cloud-watch-logs",
-            "log_group": log_group_name(ctx),
-            "role_arn": ctx.attr(ROLE, "arn"),
+            "log_group": log_group_name(ctx, FLOW_LOGS_PURPOSE),
+            "role_arn": ctx.attr(FLOW_LOGS_ROLE, "arn"),
             "tags": tags.stack_tags(ctx.settings),
         }
 
@@ -187,5 +174,7 @@ class FlowLog(Resource):
 
 
 def resources() -> list[Resource]:
-    group = LogGroup(LOG_GROUP, PURPOSE, wanted=lambda settings: settings.vpc_flow_logs)
+    group = LogGroup(
+        FLOW_LOG_GROUP, FLOW_LOGS_PURPOSE, wanted=lambda settings: settings.vpc_flow_logs
+    )
     return [group, FlowLogRole(), FlowLog()]

@@ -12,14 +12,13 @@ from botocore.exceptions import ClientError
 from infra import tags
 from infra.aws import is_not_found
 from infra.engine import UNKNOWN, Resource
+from infra.resources.shared.addresses import ALARM_EMAIL, ALARM_TOPIC
 
-TOPIC = "aws_sns_topic.alarms"
-EMAIL_SUBSCRIPTION = "aws_sns_topic_subscription.alarm_email"
 PENDING = "PendingConfirmation"
 
 
 class AlarmTopic(Resource):
-    address = TOPIC
+    address = ALARM_TOPIC
 
     def read(self, ctx):
         sns, arn = ctx.aws.client("sns"), ctx.aws.arn("sns", ctx.settings.name("alarms"))
@@ -55,11 +54,11 @@ class AlarmTopic(Resource):
 class AlarmEmailSubscription(Resource):
     """The alarm e-mail. AWS sends a confirmation link; alarms reach the inbox once clicked."""
 
-    address = EMAIL_SUBSCRIPTION
-    depends_on = (TOPIC,)
+    address = ALARM_EMAIL
+    depends_on = (ALARM_TOPIC,)
 
     def read(self, ctx):
-        topic_arn = ctx.attr(TOPIC, "arn")
+        topic_arn = ctx.attr(ALARM_TOPIC, "arn")
         if topic_arn is UNKNOWN:
             return None
         sns = ctx.aws.client("sns")
@@ -84,7 +83,7 @@ class AlarmEmailSubscription(Resource):
 
     def create(self, ctx, desired):
         ctx.aws.client("sns").subscribe(
-            TopicArn=ctx.attr(TOPIC, "arn"), Protocol="email", Endpoint=desired["endpoint"]
+            TopicArn=ctx.attr(ALARM_TOPIC, "arn"), Protocol="email", Endpoint=desired["endpoint"]
         )
         ctx.out(f"{self.address}: check {desired['endpoint']} for AWS's confirmation e-mail")
 

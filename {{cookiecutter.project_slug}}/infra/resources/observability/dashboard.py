@@ -14,14 +14,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from infra import alarms
 from infra.aws import DeployError
-from infra.compute import AUTOSCALING_GROUP
 from infra.engine import UNKNOWN, Context, Resource
-from infra.logs import LOG_GROUP
+from infra.resources.observability.targets import watched
+from infra.resources.shared.addresses import (
+    ALARM_ADDRESSES,
+    APP_LOG_GROUP,
+    AUTOSCALING_GROUP,
+    DASHBOARD,
+)
 
-DASHBOARD = "aws_cloudwatch_dashboard.main"
-TEMPLATE_PATH = Path(__file__).resolve().parent / "dashboard.json"
+TEMPLATE_PATH = Path(__file__).parents[2] / "dashboard.json"
 PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
 
 # Metric names and the dimension sets AWS publishes them with, per namespace (from the
@@ -228,9 +231,9 @@ def console_url(region: str, name: str) -> str:
 
 def values(ctx: Context) -> dict[str, Any] | None:
     """What dashboard.json may refer to, or None until every resource it shows exists."""
-    targets = alarms.watched(ctx)
-    alarm_arns = [ctx.attr(address, "arn") for address in alarms.ALARM_ADDRESSES]
-    group, log_group = ctx.attr(AUTOSCALING_GROUP, "name"), ctx.attr(LOG_GROUP, "name")
+    targets = watched(ctx)
+    alarm_arns = [ctx.attr(address, "arn") for address in ALARM_ADDRESSES]
+    group, log_group = ctx.attr(AUTOSCALING_GROUP, "name"), ctx.attr(APP_LOG_GROUP, "name")
     if targets is None or UNKNOWN in (group, log_group, *alarm_arns):
         return None
     return {
@@ -249,7 +252,7 @@ class Dashboard(Resource):
     """CloudWatch dashboards take no tags; this one is found by its stack-specific name."""
 
     address = DASHBOARD
-    depends_on = (AUTOSCALING_GROUP, LOG_GROUP, *alarms.ALARM_ADDRESSES)
+    depends_on = (AUTOSCALING_GROUP, APP_LOG_GROUP, *ALARM_ADDRESSES)
 
     def read(self, ctx):
         cloudwatch, name = ctx.aws.client("cloudwatch"), ctx.settings.name("dashboard")

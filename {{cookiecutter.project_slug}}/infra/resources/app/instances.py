@@ -20,16 +20,24 @@ import botocore.parsers
 from infra import tags
 from infra.aws import DeployError, error_code, is_iam_propagation_delay, retry
 from infra.engine import UNKNOWN, Context, Resource
-from infra.iam import APP_POLICY, PROFILE
-from infra.load_balancer import TARGET_GROUP
-from infra.logs import LOG_GROUP, log_group_name
-from infra.network import PRIVATE_RT, PUBLIC_RT, only_one, subnet_address
-from infra.registry import REPOSITORY
-from infra.security_groups import group_address, rules_address
+from infra.resources.shared.addresses import (
+    APP_LOG_GROUP,
+    APP_POLICY,
+    AUTOSCALING_GROUP,
+    INSTANCE_PROFILE,
+    LAUNCH_TEMPLATE,
+    PRIVATE_RT,
+    PUBLIC_RT,
+    REPOSITORY,
+    TARGET_GROUP,
+    group_address,
+    rules_address,
+    subnet_address,
+)
+from infra.resources.shared.ec2 import only_one
+from infra.resources.shared.names import log_group_name
 
-LAUNCH_TEMPLATE = "aws_launch_template.app"
-AUTOSCALING_GROUP = "aws_autoscaling_group.app"
-USER_DATA = Path(__file__).with_name("user_data.sh")
+USER_DATA = Path(__file__).parents[2] / "user_data.sh"
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 IMAGE_TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # Long enough for a first boot that waits for a database still being created (5 to 15
@@ -56,7 +64,7 @@ def image_tag(ctx: Context) -> str:
     tag = (
         ctx.image_tag_override
         or os.environ.get("IMAGE_TAG")
-        or (ctx.state.get(LAUNCH_TEMPLATE) or {}).get("image_tag")
+        or (ctx.actual(LAUNCH_TEMPLATE) or {}).get("image_tag")
         or "latest"
     )
     if not IMAGE_TAG_PATTERN.fullmatch(tag):
@@ -200,7 +208,7 @@ def rollout_status(ctx: Context, group: dict) -> str:
     refresh started since that version was made, mean an earlier apply made the version but
     died before it started the refresh: this apply starts it.
     """
-    template = ctx.state.get(LAUNCH_TEMPLATE)
+    template = ctx.actual(LAUNCH_TEMPLATE)
     if not template:
         return ROLLED_OUT
     current = str(template["version"])
@@ -249,7 +257,13 @@ class LaunchTemplate(Resource):
         # Behind NAT, a version without public IPs waits for the routes out: the group
         # may launch from it at any time.
         routes = (PRIVATE_RT,) if tier == "private" else ()
-        self.depends_on = (group_address("app"), PROFILE, REPOSITORY, LOG_GROUP, *routes)
+        self.depends_on = (
+            group_address("app"),
+            INSTANCE_PROFILE,
+            REPOSITORY,
+            APP_LOG_GROUP,
+            *routes,
+        )
 
     def read(self, ctx):
         name = ctx.settings.name("lt")
@@ -400,7 +414,7 @@ class LaunchTemplate(Resource):
             ctx.aws.ec2.modify_launch_template(
                 LaunchTemplateId=actual["id"], DefaultVersion=str(version)
             )
-            group = ctx.state.get(AUTOSCALING_GROUP)
+            group = ctx.actual(AUTOSCALING_GROUP)
             # A group about to move to other subnets starts the refresh itself, after the
             # move: instances launched before it would land where they cannot get out.
             moving = group is not None and group["subnet_ids"] != app_subnet_ids(ctx)
@@ -575,7 +589,7 @@ class AutoScalingGroup(Resource):
                 self._wait_for_rollout(ctx, name)
 
     def _wait_for_rollout(self, ctx, name: str) -> None:
-        template = ctx.state.get(LAUNCH_TEMPLATE) or {}
+        template = ctx.actual(LAUNCH_TEMPLATE) or {}
         autoscaling = ctx.aws.autoscaling
 
         def replaced() -> bool:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from infra import tags
 from infra.engine import Resource
-
-REPOSITORY = "aws_ecr_repository.app"
+from infra.resources.shared.addresses import REPOSITORY
 
 
 class Repository(Resource):

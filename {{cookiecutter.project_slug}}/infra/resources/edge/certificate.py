@@ -10,8 +10,8 @@ it is emptied again):
 - the wait until ACM has issued it (Terraform's aws_acm_certificate_validation), with
   progress lines and a timeout whose error names the record ACM has not seen yet; running
   apply again resumes the wait with the same certificate.
-The HTTPS listener that serves the certificate is in infra/load_balancer.py, the alias
-record of the domain in infra/dns.py.
+The HTTPS listener that serves the certificate is in load_balancer.py, the alias record of
+the domain in dns.py.
 
 Real AWS, unlike moto: the validation record shows up in DescribeCertificate only seconds
 after RequestCertificate (create polls for it); a retried RequestCertificate without an
@@ -33,10 +33,15 @@ import botocore.exceptions
 from infra import tags
 from infra.aws import DeployError, error_code, is_not_found, retry
 from infra.engine import UNKNOWN, Context, Resource
-
-CERTIFICATE = "aws_acm_certificate.app"
-VALIDATION_RECORDS = "aws_route53_record.cert_validation"
-VALIDATION = "aws_acm_certificate_validation.app"
+from infra.resources.shared.addresses import CERTIFICATE, CERTIFICATE_VALIDATION, VALIDATION_RECORDS
+from infra.resources.shared.route53 import (
+    change_records,
+    delete_records,
+    find_record,
+    fqdn,
+    hosted_zone_name,
+    record_line,
+)
 
 # The hosted zone the validation records were written to, kept on the certificate.
 ZONE_TAG = "HostedZoneId"
@@ -56,90 +61,6 @@ TURN_OFF_FIRST = (
     'set domain_name = "" and hosted_zone_id = "" and apply (back to HTTP), '
     "then set the new values and apply again"
 )
-
-
-def fqdn(name: str) -> str:
-    """Route 53 spells names in lowercase with a final dot."""
-    return name.lower().rstrip(".") + "."
-
-
-def route53(ctx: Context):
-    return ctx.aws.client("route53")
-
-
-def hosted_zone_name(ctx: Context) -> str:
-    """The name of `hosted_zone_id`, checked once per run: it exists, is public and holds
-    domain_name (Route 53 refuses records outside the zone; ACM cannot see a private zone)."""
-
-    def look_up() -> str:
-        zone_id, domain = ctx.settings.hosted_zone_id, ctx.settings.domain_name
-        try:
-            zone = route53(ctx).get_hosted_zone(Id=zone_id)["HostedZone"]
-        except botocore.exceptions.ClientError as error:
-            if error_code(error) != "NoSuchHostedZone":
-                raise
-            raise DeployError(
-                f"Route 53 has no hosted zone {zone_id} in this account: set hosted_zone_id "
-                "in stack.toml to the id the Route 53 console shows for the domain's zone, "
-                "or leave it empty to add the DNS records yourself."
-            ) from None
-        name = zone["Name"].lower().rstrip(".")
-        if zone.get("Config", {}).get("PrivateZone"):
-            raise DeployError(
-                f"Hosted zone {zone_id} ({name}) is private: ACM validates certificates "
-                "through public DNS only; set hosted_zone_id to the public zone of the domain."
-            )
-        if domain != name and not domain.endswith(f".{name}"):
-            raise DeployError(
-                f"domain_name {domain} is not in hosted zone {zone_id} ({name}): set "
-                "hosted_zone_id to the zone of the domain, or leave it empty."
-            )
-        return name
-
-    return ctx.cached("hosted_zone_name", look_up)
-
-
-def find_record(ctx: Context, zone_id: str, name: str, record_type: str) -> dict | None:
-    """The record set of that name and type in the zone, or None."""
-    listed = route53(ctx).list_resource_record_sets(
-        HostedZoneId=zone_id, StartRecordName=name, StartRecordType=record_type, MaxItems="1"
-    )["ResourceRecordSets"]
-    for record_set in listed:
-        if fqdn(record_set["Name"]) == fqdn(name) and record_set["Type"] == record_type:
-            return record_set
-    return None
-
-
-def change_records(ctx: Context, address: str, zone_id: str, changes: list[dict]) -> None:
-    """Send the changes and wait until every Route 53 name server has them."""
-    client = route53(ctx)
-    change = client.change_resource_record_sets(
-        HostedZoneId=zone_id,
-        ChangeBatch={"Comment": f"{ctx.settings.name('https')} {address}", "Changes": changes},
-    )["ChangeInfo"]
-
-    def in_sync() -> bool:
-        return client.get_change(Id=change["Id"])["ChangeInfo"]["Status"] == "INSYNC"
-
-    ctx.wait(address, "creating", in_sync, timeout_seconds=600)
-
-
-def delete_records(ctx: Context, zone_id: str, record_sets: list[dict]) -> None:
-    """DELETE needs the record exactly as it is; one already gone is fine."""
-    for record_set in record_sets:
-        try:
-            route53(ctx).change_resource_record_sets(
-                HostedZoneId=zone_id,
-                ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": record_set}]},
-            )
-        except botocore.exceptions.ClientError as error:
-            if error_code(error) != "InvalidChangeBatch" or "not found" not in str(error):
-                raise
-
-
-def record_line(record: tuple[str, str, str]) -> str:
-    name, record_type, value = record
-    return f"{name} {record_type} {value}"
 
 
 def _validation_records(certificate: dict, pending_only: bool = False) -> tuple:
@@ -301,7 +222,7 @@ class ValidationRecords(Resource):
     depends_on = (CERTIFICATE,)
 
     def read(self, ctx):
-        certificate = ctx.state.get(CERTIFICATE)
+        certificate = ctx.actual(CERTIFICATE)
         if certificate is None or not certificate["hosted_zone_id"]:
             return None
         zone_id = certificate["hosted_zone_id"]
@@ -371,13 +292,13 @@ class ValidationRecords(Resource):
 class CertificateValidation(Resource):
     """Exists once ACM has issued the certificate; creating it waits for that."""
 
-    address = VALIDATION
+    address = CERTIFICATE_VALIDATION
     depends_on = (CERTIFICATE, VALIDATION_RECORDS)
     # Long enough to add a record by hand; ACM itself gives up after 72 hours.
     timeout_seconds = 45 * 60.0
 
     def read(self, ctx):
-        certificate = ctx.state.get(CERTIFICATE)
+        certificate = ctx.actual(CERTIFICATE)
         if certificate is None:
             return None
         current = describe(ctx, certificate["arn"])

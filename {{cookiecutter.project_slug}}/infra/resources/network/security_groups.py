@@ -8,32 +8,22 @@ from __future__ import annotations
 
 from infra import tags
 from infra.engine import UNKNOWN, Context, Resource
-from infra.network import (
-    VPC,
+from infra.resources.shared.addresses import VPC, group_address, rules_address
+from infra.resources.shared.ec2 import (
     delete_when_free,
     ec2_tags,
     normalized_rules,
     only_one,
     update_ec2_tags,
 )
+from infra.resources.shared.names import HTTP_PORT, HTTPS_PORT, POSTGRES_PORT
 
-POSTGRES_PORT = 5432
-HTTP_PORT = 80
-HTTPS_PORT = 443
 TIERS = ("alb", "app", "db")
 DESCRIPTIONS = {
     "alb": "Load balancer: HTTP from the internet, to the app instances only",
     "app": "App instances: the app port from the load balancer only",
     "db": "Database: PostgreSQL from the app instances only",
 }
-
-
-def group_address(tier: str) -> str:
-    return f"aws_security_group.{tier}"
-
-
-def rules_address(tier: str) -> str:
-    return f"aws_security_group_rules.{tier}"
 
 
 def desired_rules(ctx: Context, tier: str) -> dict[str, tuple[str, ...]]:
@@ -134,7 +124,7 @@ class SecurityGroupRules(Resource):
         self.depends_on = tuple(group_address(name) for name in TIERS)
 
     def read(self, ctx):
-        group = ctx.state.get(group_address(self.tier))
+        group = ctx.actual(group_address(self.tier))
         if group is None:
             return None
         # Re-read: the group object from before may predate rules written in this run.

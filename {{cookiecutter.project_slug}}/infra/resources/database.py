@@ -11,12 +11,15 @@ import datetime
 from infra import tags
 from infra.aws import DeployError, is_dependency_violation, retry
 from infra.engine import UNKNOWN, Context, Resource
-from infra.network import subnet_address
-from infra.security_groups import group_address
+from infra.resources.shared.addresses import (
+    DB_INSTANCE,
+    PARAMETER_GROUP,
+    SUBNET_GROUP,
+    group_address,
+    subnet_address,
+)
+from infra.resources.shared.ec2 import require_two_zones
 
-SUBNET_GROUP = "aws_db_subnet_group.main"
-PARAMETER_GROUP = "aws_db_parameter_group.main"
-DB_INSTANCE = "aws_db_instance.main"
 # Every client must use TLS; the app connects with sslmode=require.
 PARAMETERS = {"rds.force_ssl": "1"}
 LOG_EXPORTS = ("postgresql", "upgrade")
@@ -37,15 +40,6 @@ def converge_rds_tags(ctx: Context, actual: dict, desired: dict) -> None:
     if actual["tags"] != desired["tags"]:
         ctx.aws.rds.add_tags_to_resource(
             ResourceName=actual["arn"], Tags=tags.as_list(desired["tags"])
-        )
-
-
-def require_two_zones(zones: list[str], what: str) -> None:
-    """AWS needs two zones for a load balancer and a DB subnet group; moto accepts one."""
-    if len(set(zones)) < 2:
-        raise DeployError(
-            f"The {what} needs subnets in at least two availability zones, got "
-            f"{', '.join(sorted(set(zones))) or 'none'}: list two zones in stack.toml."
         )
 
 

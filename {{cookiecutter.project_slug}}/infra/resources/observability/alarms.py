@@ -6,30 +6,23 @@ page anyone. Thresholds come from `stack.toml`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from infra import tags
-from infra.alarm_topic import TOPIC
-from infra.database import DB_INSTANCE
-from infra.engine import UNKNOWN, Context, Resource
-from infra.load_balancer import LOAD_BALANCER, TARGET_GROUP
+from infra.engine import UNKNOWN, Resource
+from infra.resources.observability.targets import AlarmTargets, watched
+from infra.resources.shared.addresses import (
+    ALARM_ROLES,
+    ALARM_TOPIC,
+    DB_INSTANCE,
+    LOAD_BALANCER,
+    TARGET_GROUP,
+    alarm_address,
+)
 from infra.validation import StackSettings
 
 GIB = 1024**3
 # RDS for PostgreSQL: max_connections = LEAST(DBInstanceClassMemory / 9531392, 5000).
 BYTES_PER_CONNECTION = 9531392
 MAX_CONNECTIONS = 5000
-
-
-@dataclass(frozen=True)
-class AlarmTargets:
-    """The real identifiers the alarms watch."""
-
-    load_balancer: str  # the app/<name>/<id> suffix of the load balancer's ARN
-    target_group: str  # the targetgroup/<name>/<id> suffix of the target group's ARN
-    db_instance: str
-    db_memory_mib: int  # memory of the DB instance class, which sets its connection limit
 
 
 def max_connections(memory_mib: int) -> int:
@@ -171,49 +164,6 @@ def _alarm(
     return definition
 
 
-def elb_dimension(arn: Any) -> Any:
-    """How CloudWatch names a load balancer (`app/<name>/<id>`) or a target group
-    (`targetgroup/<name>/<id>`): the resource part of its ARN."""
-    if not isinstance(arn, str):
-        return UNKNOWN
-    return arn.split(":", 5)[5].removeprefix("loadbalancer/")
-
-
-def watched(ctx: Context) -> AlarmTargets | None:
-    """The identifiers the alarms and the dashboard refer to; None until they all exist."""
-    load_balancer = elb_dimension(ctx.attr(LOAD_BALANCER, "arn"))
-    target_group = elb_dimension(ctx.attr(TARGET_GROUP, "arn"))
-    db_instance = ctx.attr(DB_INSTANCE, "identifier")
-    if UNKNOWN in (load_balancer, target_group, db_instance):
-        return None
-    return AlarmTargets(load_balancer, target_group, db_instance, db_memory_mib(ctx))
-
-
-def db_memory_mib(ctx: Context) -> int:
-    """Memory of the DB class, from the EC2 instance type it is built on (db.t3.micro: t3.micro)."""
-    instance_type = ctx.settings.db_instance_class.removeprefix("db.")
-
-    def read() -> int:
-        found = ctx.aws.ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
-        return found[0]["MemoryInfo"]["SizeInMiB"]
-
-    return ctx.cached(f"memory:{instance_type}", read)
-
-
-def alarm_address(role: str) -> str:
-    return f"aws_cloudwatch_metric_alarm.{role.replace('-', '_')}"
-
-
-ALARM_ROLES = (
-    "unhealthy-hosts",
-    "no-healthy-host",
-    "target-5xx",
-    "p99-response-time",
-    "db-cpu",
-    "db-free-storage",
-    "db-connections",
-)
-ALARM_ADDRESSES = tuple(alarm_address(role) for role in ALARM_ROLES)
 # The attributes of an alarm that plan compares, as DescribeAlarms spells them.
 COMPARED = (
     "AlarmDescription",
@@ -234,7 +184,7 @@ COMPARED = (
 
 
 class Alarm(Resource):
-    depends_on = (TOPIC, LOAD_BALANCER, TARGET_GROUP, DB_INSTANCE)
+    depends_on = (ALARM_TOPIC, LOAD_BALANCER, TARGET_GROUP, DB_INSTANCE)
 
     def __init__(self, role: str):
         self.role = role
@@ -258,7 +208,7 @@ class Alarm(Resource):
 
     def desired(self, ctx):
         targets = watched(ctx)
-        topic = ctx.attr(TOPIC, "arn")
+        topic = ctx.attr(ALARM_TOPIC, "arn")
         if targets is None or topic is UNKNOWN:
             return {"name": ctx.settings.name(self.role), "definition": UNKNOWN}
         (definition,) = (

@@ -3,8 +3,8 @@
 The bucket `<project>-<stack>-alb-logs-<account id>` is encrypted (SSE-S3), blocks all
 public access, owns every object it holds (no ACLs), refuses plain-HTTP requests, and lets
 only the region's Elastic Load Balancing log delivery write, under its prefix. The load
-balancer's `access_logs.s3.*` attributes point at it (infra/load_balancer.py). Destroy, or
-an apply with the option off, empties the bucket (every object version) and deletes it.
+balancer's `access_logs.s3.*` attributes point at it (load_balancer.py). Destroy, or an
+apply with the option off, empties the bucket (every object version) and deletes it.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from __future__ import annotations
 from infra import tags
 from infra.aws import DeployError, error_code
 from infra.engine import Context, Resource
-from infra.iam import canonical
-
-BUCKET = "aws_s3_bucket.alb_logs"
-PREFIX = "alb"
-BUCKET_NAME_LIMIT = 63  # S3's rule for every bucket name; moto does not enforce it
+from infra.resources.shared.addresses import ACCESS_LOG_BUCKET
+from infra.resources.shared.iam import canonical
+from infra.resources.shared.names import ACCESS_LOG_PREFIX, access_log_bucket_name
 
 # Who writes the access logs, per region. Source: AWS documentation, "Enable access logs
 # for your Application Load Balancer" (Elastic Load Balancing User Guide, "Attach a policy
@@ -72,16 +70,6 @@ PUBLIC_ACCESS_BLOCK = {
 }
 
 
-def bucket_name(ctx: Context) -> str:
-    name = f"{ctx.settings.name('alb-logs')}-{ctx.aws.account_id}"
-    if len(name) > BUCKET_NAME_LIMIT:
-        raise DeployError(
-            f"The access log bucket name {name!r} is {len(name)} characters; S3 allows "
-            f"{BUCKET_NAME_LIMIT}: shorten project_slug or stack_name in stack.toml."
-        )
-    return name
-
-
 def log_delivery_principal(region: str) -> dict:
     """The principal that delivers the region's load balancer logs."""
     if region in ELB_ACCOUNT_IDS:
@@ -93,7 +81,7 @@ def log_delivery_principal(region: str) -> dict:
     raise DeployError(
         f"This tool does not know who delivers load balancer access logs in {region}: "
         "set alb_access_logs = false in stack.toml, or add the region to "
-        "infra/access_logs.py from the AWS documentation."
+        "infra/resources/edge/access_logs.py from the AWS documentation."
     )
 
 
@@ -107,7 +95,7 @@ def bucket_policy(ctx: Context, name: str) -> dict:
                 "Effect": "Allow",
                 "Principal": log_delivery_principal(ctx.aws.region),
                 "Action": "s3:PutObject",
-                "Resource": f"{bucket}/{PREFIX}/AWSLogs/{ctx.aws.account_id}/*",
+                "Resource": f"{bucket}/{ACCESS_LOG_PREFIX}/AWSLogs/{ctx.aws.account_id}/*",
             },
             {
                 "Sid": "DenyPlainHttp",
@@ -126,10 +114,10 @@ def _missing(error: Exception, *codes: str) -> bool:
 
 
 class AccessLogBucket(Resource):
-    address = BUCKET
+    address = ACCESS_LOG_BUCKET
 
     def read(self, ctx):
-        s3, name = ctx.aws.client("s3"), bucket_name(ctx)
+        s3, name = ctx.aws.client("s3"), access_log_bucket_name(ctx)
         try:  # Get*, not HeadBucket: reading never calls an operation that could change things
             listed = tags.from_list(s3.get_bucket_tagging(Bucket=name)["TagSet"])
         except s3.exceptions.ClientError as error:
@@ -181,7 +169,7 @@ class AccessLogBucket(Resource):
     def desired(self, ctx):
         if not ctx.settings.alb_access_logs:
             return None
-        name = bucket_name(ctx)
+        name = access_log_bucket_name(ctx)
         return {
             "name": name,
             "encryption": "AES256",

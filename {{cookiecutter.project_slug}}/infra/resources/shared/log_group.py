@@ -6,18 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from infra import tags
-from infra.engine import Context, Resource
+from infra.engine import Resource
+from infra.resources.shared.addresses import APP_LOG_GROUP
+from infra.resources.shared.names import log_group_name
 from infra.validation import StackSettings
-
-LOG_GROUP = "aws_cloudwatch_log_group.app"
-
-
-def group_name(ctx: Context, purpose: str) -> str:
-    return f"/{ctx.settings.project_slug}/{ctx.settings.stack_name}/{purpose}"
-
-
-def log_group_name(ctx: Context) -> str:
-    return group_name(ctx, "app")
 
 
 class LogGroup(Resource):
@@ -25,7 +17,7 @@ class LogGroup(Resource):
 
     def __init__(
         self,
-        address: str = LOG_GROUP,
+        address: str = APP_LOG_GROUP,
         purpose: str = "app",
         wanted: Callable[[StackSettings], bool] = lambda _settings: True,
     ):
@@ -34,7 +26,7 @@ class LogGroup(Resource):
         self.wanted = wanted
 
     def read(self, ctx):
-        logs, name = ctx.aws.client("logs"), group_name(ctx, self.purpose)
+        logs, name = ctx.aws.client("logs"), log_group_name(ctx, self.purpose)
         groups = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
         group = next((g for g in groups if g["logGroupName"] == name), None)
         if group is None:
@@ -53,7 +45,7 @@ class LogGroup(Resource):
         if not self.wanted(ctx.settings):
             return None
         return {
-            "name": group_name(ctx, self.purpose),
+            "name": log_group_name(ctx, self.purpose),
             "retention_days": ctx.settings.log_retention_days,
             "tags": tags.stack_tags(ctx.settings),
         }

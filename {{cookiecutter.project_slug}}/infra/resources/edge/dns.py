@@ -13,25 +13,28 @@ from __future__ import annotations
 import botocore.exceptions
 
 from infra.aws import DeployError, error_code
-from infra.certificate import (
+from infra.engine import UNKNOWN, Context, Resource
+from infra.resources.shared.addresses import (
+    ALIAS_RECORD,
     CERTIFICATE,
+    HTTPS_LISTENER,
+    LOAD_BALANCER,
+)
+from infra.resources.shared.route53 import (
     change_records,
     delete_records,
     find_record,
     fqdn,
     hosted_zone_name,
 )
-from infra.engine import UNKNOWN, Context, Resource
-from infra.load_balancer import HTTPS_LISTENER, LOAD_BALANCER
 
-ALIAS_RECORD = "aws_route53_record.app"
 LOAD_BALANCER_DNS_SUFFIXES = (".elb.amazonaws.com.", ".elb.amazonaws.com.cn.")
 
 
 def record_target(ctx: Context) -> tuple[str, str]:
     """(zone id, domain) of the record: the certificate's while it exists, since it remembers
     them after domain_name and hosted_zone_id are emptied; else the settings'."""
-    certificate = ctx.state.get(CERTIFICATE)
+    certificate = ctx.actual(CERTIFICATE)
     if certificate is not None:
         return certificate["hosted_zone_id"], certificate["domain_name"]
     return ctx.settings.hosted_zone_id, ctx.settings.domain_name

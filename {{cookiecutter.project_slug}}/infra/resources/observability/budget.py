@@ -25,8 +25,8 @@ import botocore.exceptions
 from infra import tags
 from infra.aws import DENIED_CODES, error_code, is_not_found
 from infra.engine import Context, Resource
+from infra.resources.shared.addresses import BUDGET
 
-BUDGET = "aws_budgets_budget.monthly"
 # The actual spend, as the option promises. A FORECASTED 100 % would warn earlier, but a
 # forecast needs spend history that a new stack does not have yet.
 THRESHOLDS_PERCENT = (80, 100)

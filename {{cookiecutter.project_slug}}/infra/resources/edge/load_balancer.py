@@ -1,22 +1,34 @@
 """The load balancer tier: an internet-facing ALB, its target group and its listeners.
 
 Port 80 forwards to the target group; with HTTPS (option `domain_name`) port 443 does, with
-the domain's ACM certificate (infra/certificate.py), and port 80 answers with a redirect.
+the domain's ACM certificate (certificate.py), and port 80 answers with a redirect.
 """
 
 from __future__ import annotations
 
-from infra import access_logs, tags
-from infra.certificate import CERTIFICATE, VALIDATION
-from infra.database import require_two_zones
+from infra import tags
 from infra.engine import UNKNOWN, Context, Resource
-from infra.network import IGW, VPC, only_one, subnet_address
-from infra.security_groups import HTTP_PORT, HTTPS_PORT, group_address
+from infra.resources.shared.addresses import (
+    ACCESS_LOG_BUCKET,
+    CERTIFICATE,
+    CERTIFICATE_VALIDATION,
+    HTTPS_LISTENER,
+    IGW,
+    LISTENER,
+    LOAD_BALANCER,
+    TARGET_GROUP,
+    VPC,
+    group_address,
+    subnet_address,
+)
+from infra.resources.shared.ec2 import only_one, require_two_zones
+from infra.resources.shared.names import (
+    ACCESS_LOG_PREFIX,
+    HTTP_PORT,
+    HTTPS_PORT,
+    access_log_bucket_name,
+)
 
-LOAD_BALANCER = "aws_lb.main"
-TARGET_GROUP = "aws_lb_target_group.app"
-LISTENER = "aws_lb_listener.http"
-HTTPS_LISTENER = "aws_lb_listener.https"
 # The policy AWS recommends, and the console's default (AWS documentation, "Security policies
 # for your Application Load Balancer"): TLS 1.3, or 1.2 with restricted forward-secret
 # ciphers, and hybrid post-quantum key exchange for clients that offer it. The API's own
@@ -33,8 +45,8 @@ def attributes(ctx: Context) -> dict[str, str]:
     wanted = {**ATTRIBUTES, ACCESS_LOGS_ENABLED: "false"}
     if ctx.settings.alb_access_logs:
         wanted[ACCESS_LOGS_ENABLED] = "true"
-        wanted["access_logs.s3.bucket"] = access_logs.bucket_name(ctx)
-        wanted["access_logs.s3.prefix"] = access_logs.PREFIX
+        wanted["access_logs.s3.bucket"] = access_log_bucket_name(ctx)
+        wanted["access_logs.s3.prefix"] = ACCESS_LOG_PREFIX
     return wanted
 
 
@@ -56,7 +68,7 @@ class LoadBalancer(Resource):
     def __init__(self, subnet_count: int):
         self.subnets = [subnet_address("public", index) for index in range(subnet_count)]
         # AWS checks that it may write to the log bucket when access logs are turned on.
-        self.depends_on = (IGW, group_address("alb"), access_logs.BUCKET, *self.subnets)
+        self.depends_on = (IGW, group_address("alb"), ACCESS_LOG_BUCKET, *self.subnets)
 
     def read(self, ctx):
         # Found by name and tags: AWS refuses a second ALB with one name, but moto creates it.
@@ -366,7 +378,7 @@ class HttpsListener(Resource):
 
     address = HTTPS_LISTENER
     # AWS refuses a certificate that is not issued yet; ACM refuses to delete one in use.
-    depends_on = (LOAD_BALANCER, TARGET_GROUP, CERTIFICATE, VALIDATION)
+    depends_on = (LOAD_BALANCER, TARGET_GROUP, CERTIFICATE, CERTIFICATE_VALIDATION)
 
     def read(self, ctx):
         return read_listener(ctx, HTTPS_PORT)

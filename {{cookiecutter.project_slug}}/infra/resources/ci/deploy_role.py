@@ -1,0 +1,201 @@
+"""The deploy role and its policy, and GitHub's OIDC provider it trusts."""
+
+from __future__ import annotations
+
+from infra import tags
+from infra.aws import DeployError, is_not_found
+from infra.engine import Context, Resource
+from infra.resources.ci.deploy_policy import (
+    INLINE_POLICY_LIMIT,
+    action_count,
+    digest,
+    stack_deploy_policy,
+)
+from infra.resources.ci.github import (
+    AUDIENCE,
+    GITHUB_ISSUER,
+    GITHUB_THUMBPRINTS,
+    provider_arn,
+    trust_policy,
+    trusted_subjects,
+)
+from infra.resources.shared.addresses import DEPLOY_POLICY, DEPLOY_ROLE, GITHUB_PROVIDER
+from infra.resources.shared.iam import canonical, delete_role
+from infra.resources.shared.names import deploy_role_name
+
+# The extra tag that tells this role from the stack's own resources: destroy keeps it.
+PURPOSE_TAG = {"Purpose": "github-actions-deploy"}
+
+
+def role_tags(ctx: Context) -> dict:
+    return {**tags.stack_tags(ctx.settings), **PURPOSE_TAG}
+
+
+class GitHubProvider(Resource):
+    """GitHub's OIDC identity provider: one per account, shared by every repository."""
+
+    address = GITHUB_PROVIDER
+
+    def read(self, ctx):
+        iam, arn = ctx.aws.iam, provider_arn(ctx)
+        listed = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+        if arn not in [provider["Arn"] for provider in listed]:
+            return None
+        found = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+        return {
+            "id": arn,
+            "arn": arn,
+            "url": GITHUB_ISSUER,
+            # Someone else's provider keeps its other audiences; ours is added if missing.
+            "accepts_audience": AUDIENCE in found.get("ClientIDList", []),
+        }
+
+    def desired(self, ctx):
+        return {"url": GITHUB_ISSUER, "accepts_audience": True}
+
+    def create(self, ctx, desired):
+        ctx.aws.iam.create_open_id_connect_provider(
+            Url=f"https://{GITHUB_ISSUER}",
+            ClientIDList=[AUDIENCE],
+            ThumbprintList=GITHUB_THUMBPRINTS,
+            Tags=tags.as_list(tags.stack_tags(ctx.settings)),
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        ctx.aws.iam.add_client_id_to_open_id_connect_provider(
+            OpenIDConnectProviderArn=actual["arn"], ClientID=AUDIENCE
+        )
+
+    def delete(self, ctx, actual):
+        """Kept: other stacks and repositories of the account may trust it."""
+
+
+class DeployRole(Resource):
+    address = DEPLOY_ROLE
+    depends_on = (GITHUB_PROVIDER,)
+
+    def __init__(self, repository: str | None):
+        self.repository = repository
+
+    def read(self, ctx):
+        name = deploy_role_name(ctx)
+        try:
+            role = ctx.aws.iam.get_role(RoleName=name)["Role"]
+        except ctx.aws.iam.exceptions.NoSuchEntityException:
+            return None
+        actual = tags.from_list(role.get("Tags"))
+        if not tags.belongs(actual, ctx.settings):
+            raise DeployError(
+                f"An IAM role named {name} exists but is not tagged as part of this stack: "
+                "delete or rename it, or pick another project_slug/stack_name."
+            )
+        document = canonical(role["AssumeRolePolicyDocument"])
+        return {
+            "id": name,
+            "name": name,
+            "arn": role["Arn"],
+            "trusted_subjects": trusted_subjects(document),
+            "assume_role_policy_sha256": digest(document),
+            "_assume_role_policy": document,
+            "tags": tags.ours(actual, role_tags(ctx)),
+        }
+
+    def desired(self, ctx):
+        if self.repository is None:
+            return None
+        document = canonical(trust_policy(ctx, self.repository))
+        return {
+            "name": deploy_role_name(ctx),
+            "trusted_subjects": trusted_subjects(document),
+            "assume_role_policy_sha256": digest(document),
+            "_assume_role_policy": document,
+            "tags": role_tags(ctx),
+        }
+
+    def create(self, ctx, desired):
+        ctx.aws.iam.create_role(
+            RoleName=desired["name"],
+            AssumeRolePolicyDocument=desired["_assume_role_policy"],
+            Description=(
+                f"GitHub Actions deploys stack {ctx.settings.stack_name} of "
+                f"{ctx.settings.project_slug} (python -m infra bootstrap-ci)"
+            ),
+            Tags=tags.as_list(desired["tags"]),
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        if actual["_assume_role_policy"] != desired["_assume_role_policy"]:
+            ctx.aws.iam.update_assume_role_policy(
+                RoleName=actual["name"], PolicyDocument=desired["_assume_role_policy"]
+            )
+        if actual["tags"] != desired["tags"]:
+            ctx.aws.iam.tag_role(RoleName=actual["name"], Tags=tags.as_list(desired["tags"]))
+
+    def delete(self, ctx, actual):
+        delete_role(ctx.aws.iam, actual["name"])
+
+
+class DeployPolicy(Resource):
+    address = DEPLOY_POLICY
+    depends_on = (DEPLOY_ROLE,)
+
+    def __init__(self, repository: str | None):
+        self.repository = repository
+
+    def read(self, ctx):
+        if ctx.actual(DEPLOY_ROLE) is None:
+            return None
+        try:
+            document = ctx.aws.iam.get_role_policy(
+                RoleName=deploy_role_name(ctx), PolicyName=deploy_role_name(ctx)
+            )["PolicyDocument"]
+        except ctx.aws.iam.exceptions.NoSuchEntityException:
+            return None
+        document = canonical(document)
+        return {
+            "id": f"{deploy_role_name(ctx)}:{deploy_role_name(ctx)}",
+            "actions": action_count(document),
+            "policy_sha256": digest(document),
+            "_policy": document,
+        }
+
+    def desired(self, ctx):
+        if self.repository is None:
+            return None
+        document = canonical(stack_deploy_policy(ctx))
+        if len(document) > INLINE_POLICY_LIMIT:
+            raise DeployError(
+                f"The deploy policy has {len(document)} characters; IAM allows "
+                f"{INLINE_POLICY_LIMIT} inline: shorten project_slug or stack_name."
+            )
+        return {
+            "actions": action_count(document),
+            "policy_sha256": digest(document),
+            "_policy": document,
+        }
+
+    def create(self, ctx, desired):
+        ctx.aws.iam.put_role_policy(
+            RoleName=deploy_role_name(ctx),
+            PolicyName=deploy_role_name(ctx),
+            PolicyDocument=desired["_policy"],
+        )
+
+    def update(self, ctx, actual, desired, changes):
+        self.create(ctx, desired)
+
+    def delete(self, ctx, actual):
+        try:
+            ctx.aws.iam.delete_role_policy(
+                RoleName=deploy_role_name(ctx), PolicyName=deploy_role_name(ctx)
+            )
+        except Exception as error:  # noqa: BLE001 - only a missing policy is fine here
+            if not is_not_found(error):
+                raise
+
+
+def resources(repository: str | None) -> list[Resource]:
+    """`repository` None: the role should not exist (`--remove`); the provider is kept."""
+    if repository is None:
+        return [DeployRole(None), DeployPolicy(None)]
+    return [GitHubProvider(), DeployRole(repository), DeployPolicy(repository)]

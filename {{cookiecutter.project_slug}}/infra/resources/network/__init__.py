@@ -1,0 +1,20 @@
+"""The network tier: VPC, subnets, internet gateway, route tables, NAT, security groups and
+flow logs. `resources(ctx)` lists them; each module holds one part."""
+
+from __future__ import annotations
+
+from infra.engine import Context, Resource
+from infra.resources.network import flow_logs, nat, routes, security_groups, subnets, vpc
+
+
+def resources(ctx: Context) -> list[Resource]:
+    nat_count = nat.nat_indexes(ctx)
+    return [
+        *vpc.resources(),
+        *subnets.resources(ctx),
+        routes.public_route_table(ctx),
+        *nat.resources(ctx, nat_count),
+        *routes.private_route_tables(ctx, nat_count),
+        *security_groups.resources(),
+        *flow_logs.resources(),
+    ]

@@ -1,0 +1,211 @@
+"""The network tier: VPC, public and private subnets, internet gateway, route tables."""
+
+from __future__ import annotations
+
+from infra import tags
+from infra.aws import DeployError
+from infra.engine import UNKNOWN, Context, Resource
+from infra.resources.shared.addresses import DEFAULT_SG, IGW, VPC
+from infra.resources.shared.ec2 import (
+    delete_when_free,
+    ec2_tags,
+    normalized_rules,
+    only_one,
+    update_ec2_tags,
+)
+
+REPLACE_NETWORK = (
+    "Everything in the stack sits in it, the database included: change it back in "
+    "stack.toml, or run `python -m infra destroy` and then apply to rebuild the stack."
+)
+
+
+class Vpc(Resource):
+    address = VPC
+    immutable = ("cidr_block",)
+    replace_blocked = REPLACE_NETWORK
+
+    def read(self, ctx):
+        name = ctx.settings.name("vpc")
+        found = only_one(
+            ctx.aws.ec2.describe_vpcs(Filters=tags.ec2_filters(ctx.settings, name))["Vpcs"],
+            "VPC",
+            name,
+        )
+        if found is None:
+            return None
+        vpc_id = found["VpcId"]
+        attribute = ctx.aws.ec2.describe_vpc_attribute
+        return {
+            "id": vpc_id,
+            "cidr_block": found["CidrBlock"],
+            "enable_dns_support": attribute(VpcId=vpc_id, Attribute="enableDnsSupport")[
+                "EnableDnsSupport"
+            ]["Value"],
+            "enable_dns_hostnames": attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")[
+                "EnableDnsHostnames"
+            ]["Value"],
+            "tags": ec2_tags(found, ctx, name),
+        }
+
+    def desired(self, ctx):
+        return {
+            "cidr_block": ctx.settings.vpc_cidr,
+            "enable_dns_support": True,
+            "enable_dns_hostnames": True,
+            "tags": tags.stack_tags(ctx.settings, ctx.settings.name("vpc")),
+        }
+
+    def create(self, ctx, desired):
+        ec2 = ctx.aws.ec2
+        vpc_id = ec2.create_vpc(
+            CidrBlock=desired["cidr_block"],
+            TagSpecifications=tags.ec2_tag_specification("vpc", desired["tags"]),
+        )["Vpc"]["VpcId"]
+        ec2.get_waiter("vpc_available").wait(VpcIds=[vpc_id])
+        self._set_dns(ctx, vpc_id, desired)
+
+    def _set_dns(self, ctx, vpc_id, desired, actual=None):
+        # AWS takes one attribute per call; DNS support must be on before DNS hostnames.
+        for key, attribute in (
+            ("enable_dns_support", "EnableDnsSupport"),
+            ("enable_dns_hostnames", "EnableDnsHostnames"),
+        ):
+            if actual is None or actual[key] != desired[key]:
+                ctx.aws.ec2.modify_vpc_attribute(
+                    VpcId=vpc_id, **{attribute: {"Value": desired[key]}}
+                )
+
+    def update(self, ctx, actual, desired, changes):
+        self._set_dns(ctx, actual["id"], desired, actual)
+        if actual["tags"] != desired["tags"]:
+            update_ec2_tags(ctx, actual["id"], desired)
+
+    def delete(self, ctx, actual):
+        delete_when_free(ctx, lambda: ctx.aws.ec2.delete_vpc(VpcId=actual["id"]))
+
+
+def revoke_all(ctx: Context, group: dict) -> None:
+    ec2 = ctx.aws.ec2
+    if group.get("IpPermissions"):
+        ec2.revoke_security_group_ingress(
+            GroupId=group["GroupId"], IpPermissions=group["IpPermissions"]
+        )
+    if group.get("IpPermissionsEgress"):
+        ec2.revoke_security_group_egress(
+            GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"]
+        )
+
+
+class DefaultSecurityGroup(Resource):
+    """The VPC's default group, emptied so nothing that lands in it by mistake is reachable."""
+
+    address = DEFAULT_SG
+    depends_on = (VPC,)
+
+    def _group(self, ctx) -> dict | None:
+        vpc_id = ctx.attr(VPC, "id")
+        if vpc_id is UNKNOWN:
+            return None
+        groups = ctx.aws.ec2.describe_security_groups(
+            Filters=[
+                {"Name": "vpc-id", "Values": [vpc_id]},
+                {"Name": "group-name", "Values": ["default"]},
+            ]
+        )["SecurityGroups"]
+        return groups[0] if groups else None
+
+    def read(self, ctx):
+        group = self._group(ctx)
+        if group is None:
+            return None
+        name = ctx.settings.name("default-sg")
+        return {
+            "id": group["GroupId"],
+            "ingress": normalized_rules(group.get("IpPermissions", [])),
+            "egress": normalized_rules(group.get("IpPermissionsEgress", [])),
+            "tags": ec2_tags(group, ctx, name),
+        }
+
+    def desired(self, ctx):
+        return {
+            "ingress": (),
+            "egress": (),
+            "tags": tags.stack_tags(ctx.settings, ctx.settings.name("default-sg")),
+        }
+
+    def create(self, ctx, desired):
+        group = self._group(ctx)
+        if group is None:
+            raise DeployError("The VPC has no default security group yet: run apply again.")
+        # Tagged first: a CI role may change only what carries the stack's tags.
+        update_ec2_tags(ctx, group["GroupId"], desired)
+        revoke_all(ctx, group)
+
+    def update(self, ctx, actual, desired, changes):
+        self.create(ctx, desired)
+
+    def delete(self, ctx, actual):
+        """AWS deletes it with the VPC."""
+
+
+class InternetGateway(Resource):
+    address = IGW
+    depends_on = (VPC,)
+
+    def read(self, ctx):
+        name = ctx.settings.name("igw")
+        found = ctx.aws.ec2.describe_internet_gateways(
+            Filters=tags.ec2_filters(ctx.settings, name)
+        )["InternetGateways"]
+        gateway = only_one(found, "internet gateway", name)
+        if gateway is None:
+            return None
+        attached = [
+            a["VpcId"]
+            for a in gateway.get("Attachments", [])
+            if a.get("State") in ("available", "attached")
+        ]
+        return {
+            "id": gateway["InternetGatewayId"],
+            "vpc_id": attached[0] if attached else None,
+            "tags": ec2_tags(gateway, ctx, name),
+        }
+
+    def desired(self, ctx):
+        return {
+            "vpc_id": ctx.attr(VPC, "id"),
+            "tags": tags.stack_tags(ctx.settings, ctx.settings.name("igw")),
+        }
+
+    def create(self, ctx, desired):
+        gateway_id = ctx.aws.ec2.create_internet_gateway(
+            TagSpecifications=tags.ec2_tag_specification("internet-gateway", desired["tags"])
+        )["InternetGateway"]["InternetGatewayId"]
+        ctx.aws.ec2.attach_internet_gateway(InternetGatewayId=gateway_id, VpcId=desired["vpc_id"])
+
+    def update(self, ctx, actual, desired, changes):
+        if actual["vpc_id"] != desired["vpc_id"]:
+            if actual["vpc_id"]:
+                ctx.aws.ec2.detach_internet_gateway(
+                    InternetGatewayId=actual["id"], VpcId=actual["vpc_id"]
+                )
+            ctx.aws.ec2.attach_internet_gateway(
+                InternetGatewayId=actual["id"], VpcId=desired["vpc_id"]
+            )
+        if actual["tags"] != desired["tags"]:
+            update_ec2_tags(ctx, actual["id"], desired)
+
+    def delete(self, ctx, actual):
+        if actual["vpc_id"]:
+            delete_when_free(
+                ctx,
+                lambda: ctx.aws.ec2.detach_internet_gateway(
+                    InternetGatewayId=actual["id"], VpcId=actual["vpc_id"]
+                ),
+            )
+        ctx.aws.ec2.delete_internet_gateway(InternetGatewayId=actual["id"])
+
+
+def resources() -> list[Resource]:
+    return [Vpc(), DefaultSecurityGroup(), InternetGateway()]
