@@ -244,6 +244,12 @@ def is_iam_propagation_delay(error: Exception) -> bool:
     )
 
 
+def delete_when_free(call: Callable[[], object], sleep: Callable[[float], None]) -> None:
+    """Deleting retries while AWS still detaches things (ENIs of a just-deleted load balancer,
+    a DB subnet group while its instance is still being deleted)."""
+    retry(call, is_dependency_violation, sleep, attempts=12, first_delay=5.0)
+
+
 def is_dependency_violation(error: Exception) -> bool:
     """Deleting a VPC part while an ENI of a deleted load balancer still lingers in it."""
     return error_code(error) in (

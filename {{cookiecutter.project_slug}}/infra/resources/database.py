@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 
 from infra import tags
-from infra.aws import DeployError, is_dependency_violation, retry
+from infra.aws import DeployError, delete_when_free
 from infra.engine import UNKNOWN, Context, Resource
 from infra.resources.shared.addresses import (
     DB_INSTANCE,
@@ -98,12 +98,8 @@ class SubnetGroup(Resource):
         converge_rds_tags(ctx, actual, desired)
 
     def delete(self, ctx, actual):
-        retry(
-            lambda: ctx.aws.rds.delete_db_subnet_group(DBSubnetGroupName=actual["name"]),
-            is_dependency_violation,
-            ctx.sleep,
-            attempts=10,
-            first_delay=5.0,
+        delete_when_free(
+            lambda: ctx.aws.rds.delete_db_subnet_group(DBSubnetGroupName=actual["name"]), ctx.sleep
         )
 
 
@@ -189,12 +185,9 @@ class ParameterGroup(Resource):
         converge_rds_tags(ctx, actual, desired)
 
     def delete(self, ctx, actual):
-        retry(
+        delete_when_free(
             lambda: ctx.aws.rds.delete_db_parameter_group(DBParameterGroupName=actual["name"]),
-            is_dependency_violation,
             ctx.sleep,
-            attempts=10,
-            first_delay=5.0,
         )
 
 

@@ -18,7 +18,7 @@ from infra.resources.shared.addresses import (
     INSTANCE_ROLE,
     SECRET_POLICY,
 )
-from infra.resources.shared.iam import canonical, delete_role, require_ours
+from infra.resources.shared.iam import Role, canonical, require_ours
 from infra.resources.shared.names import log_group_name
 
 EC2_TRUST = {
@@ -99,51 +99,6 @@ def secret_policy(secret_arn: str) -> dict:
             }
         ],
     }
-
-
-class Role(Resource):
-    address = INSTANCE_ROLE
-
-    def read(self, ctx):
-        name = ctx.settings.name("app-role")
-        try:
-            role = ctx.aws.iam.get_role(RoleName=name)["Role"]
-        except ctx.aws.iam.exceptions.NoSuchEntityException:
-            return None
-        listed = role.get("Tags", [])
-        return {
-            "id": name,
-            "arn": role["Arn"],
-            "name": name,
-            "assume_role_policy": canonical(role["AssumeRolePolicyDocument"]),
-            "tags": require_ours(ctx, "role", name, listed),
-        }
-
-    def desired(self, ctx):
-        return {
-            "name": ctx.settings.name("app-role"),
-            "assume_role_policy": canonical(EC2_TRUST),
-            "tags": tags.stack_tags(ctx.settings),
-        }
-
-    def create(self, ctx, desired):
-        ctx.aws.iam.create_role(
-            RoleName=desired["name"],
-            AssumeRolePolicyDocument=canonical(EC2_TRUST),
-            Description="App instances of the stack",
-            Tags=tags.as_list(desired["tags"]),
-        )
-
-    def update(self, ctx, actual, desired, changes):
-        if actual["assume_role_policy"] != desired["assume_role_policy"]:
-            ctx.aws.iam.update_assume_role_policy(
-                RoleName=actual["name"], PolicyDocument=desired["assume_role_policy"]
-            )
-        if actual["tags"] != desired["tags"]:
-            ctx.aws.iam.tag_role(RoleName=actual["name"], Tags=tags.as_list(desired["tags"]))
-
-    def delete(self, ctx, actual):
-        delete_role(ctx.aws.iam, actual["name"])
 
 
 class RolePolicy(Resource):
@@ -245,4 +200,10 @@ class InstanceProfile(Resource):
 
 
 def resources() -> list[Resource]:
-    return [Role(), RolePolicy("app"), RolePolicy("db-secret", (DB_INSTANCE,)), InstanceProfile()]
+    role = Role(
+        INSTANCE_ROLE,
+        lambda ctx: ctx.settings.name("app-role"),
+        lambda _ctx: EC2_TRUST,
+        "App instances of the stack",
+    )
+    return [role, RolePolicy("app"), RolePolicy("db-secret", (DB_INSTANCE,)), InstanceProfile()]

@@ -20,7 +20,7 @@ from infra.resources.ci.github import (
     trusted_subjects,
 )
 from infra.resources.shared.addresses import DEPLOY_POLICY, DEPLOY_ROLE, GITHUB_PROVIDER
-from infra.resources.shared.iam import canonical, delete_role
+from infra.resources.shared.iam import Role, canonical
 from infra.resources.shared.names import deploy_role_name
 
 # The extra tag that tells this role from the stack's own resources: destroy keeps it.
@@ -70,69 +70,24 @@ class GitHubProvider(Resource):
         """Kept: other stacks and repositories of the account may trust it."""
 
 
-class DeployRole(Resource):
-    address = DEPLOY_ROLE
-    depends_on = (GITHUB_PROVIDER,)
-
-    def __init__(self, repository: str | None):
-        self.repository = repository
-
-    def read(self, ctx):
-        name = deploy_role_name(ctx)
-        try:
-            role = ctx.aws.iam.get_role(RoleName=name)["Role"]
-        except ctx.aws.iam.exceptions.NoSuchEntityException:
-            return None
-        actual = tags.from_list(role.get("Tags"))
-        if not tags.belongs(actual, ctx.settings):
-            raise DeployError(
-                f"An IAM role named {name} exists but is not tagged as part of this stack: "
-                "delete or rename it, or pick another project_slug/stack_name."
-            )
-        document = canonical(role["AssumeRolePolicyDocument"])
-        return {
-            "id": name,
-            "name": name,
-            "arn": role["Arn"],
+def deploy_role(repository: str | None) -> Role:
+    """Plans show whom the role trusts and a hash of its trust policy, not the whole JSON."""
+    return Role(
+        DEPLOY_ROLE,
+        deploy_role_name,
+        lambda ctx: trust_policy(ctx, repository),
+        lambda ctx: (
+            f"GitHub Actions deploys stack {ctx.settings.stack_name} of "
+            f"{ctx.settings.project_slug} (python -m infra bootstrap-ci)"
+        ),
+        role_tags=role_tags,
+        wanted=lambda _ctx: repository is not None,
+        show=lambda document: {
             "trusted_subjects": trusted_subjects(document),
             "assume_role_policy_sha256": digest(document),
-            "_assume_role_policy": document,
-            "tags": tags.ours(actual, role_tags(ctx)),
-        }
-
-    def desired(self, ctx):
-        if self.repository is None:
-            return None
-        document = canonical(trust_policy(ctx, self.repository))
-        return {
-            "name": deploy_role_name(ctx),
-            "trusted_subjects": trusted_subjects(document),
-            "assume_role_policy_sha256": digest(document),
-            "_assume_role_policy": document,
-            "tags": role_tags(ctx),
-        }
-
-    def create(self, ctx, desired):
-        ctx.aws.iam.create_role(
-            RoleName=desired["name"],
-            AssumeRolePolicyDocument=desired["_assume_role_policy"],
-            Description=(
-                f"GitHub Actions deploys stack {ctx.settings.stack_name} of "
-                f"{ctx.settings.project_slug} (python -m infra bootstrap-ci)"
-            ),
-            Tags=tags.as_list(desired["tags"]),
-        )
-
-    def update(self, ctx, actual, desired, changes):
-        if actual["_assume_role_policy"] != desired["_assume_role_policy"]:
-            ctx.aws.iam.update_assume_role_policy(
-                RoleName=actual["name"], PolicyDocument=desired["_assume_role_policy"]
-            )
-        if actual["tags"] != desired["tags"]:
-            ctx.aws.iam.tag_role(RoleName=actual["name"], Tags=tags.as_list(desired["tags"]))
-
-    def delete(self, ctx, actual):
-        delete_role(ctx.aws.iam, actual["name"])
+        },
+        depends_on=(GITHUB_PROVIDER,),
+    )
 
 
 class DeployPolicy(Resource):
@@ -197,5 +152,5 @@ class DeployPolicy(Resource):
 def resources(repository: str | None) -> list[Resource]:
     """`repository` None: the role should not exist (`--remove`); the provider is kept."""
     if repository is None:
-        return [DeployRole(None), DeployPolicy(None)]
-    return [GitHubProvider(), DeployRole(repository), DeployPolicy(repository)]
+        return [deploy_role(None), DeployPolicy(None)]
+    return [GitHubProvider(), deploy_role(repository), DeployPolicy(repository)]

@@ -60,6 +60,26 @@ def converge_elb_tags(ctx: Context, actual: dict, desired: dict) -> None:
         ctx.aws.elbv2.add_tags(ResourceArns=[actual["arn"]], Tags=tags.as_list(desired["tags"]))
 
 
+def find_by_name_then_tags(ctx: Context, kind: str, name: str) -> dict | None:
+    """The load balancer or target group `name` that carries the stack's tags.
+
+    AWS refuses a second one of a name, but moto creates it: reads insist on one.
+    """
+    elbv2 = ctx.aws.elbv2
+    if kind == "load balancer":
+        describe, key, arn_key = elbv2.describe_load_balancers, "LoadBalancers", "LoadBalancerArn"
+        missing = elbv2.exceptions.LoadBalancerNotFoundException
+    else:
+        describe, key, arn_key = elbv2.describe_target_groups, "TargetGroups", "TargetGroupArn"
+        missing = elbv2.exceptions.TargetGroupNotFoundException
+    try:
+        found = describe(Names=[name])[key]
+    except missing:
+        return None
+    mine = [item for item in found if tags.belongs(elb_tags(ctx, item[arn_key]), ctx.settings)]
+    return only_one(mine, kind, name)
+
+
 class LoadBalancer(Resource):
     address = LOAD_BALANCER
     immutable = ("scheme", "type")
@@ -71,16 +91,8 @@ class LoadBalancer(Resource):
         self.depends_on = (IGW, group_address("alb"), ACCESS_LOG_BUCKET, *self.subnets)
 
     def read(self, ctx):
-        # Found by name and tags: AWS refuses a second ALB with one name, but moto creates it.
         name = ctx.settings.name("alb")
-        try:
-            found = ctx.aws.elbv2.describe_load_balancers(Names=[name])["LoadBalancers"]
-        except ctx.aws.elbv2.exceptions.LoadBalancerNotFoundException:
-            return None
-        mine = [
-            lb for lb in found if tags.belongs(elb_tags(ctx, lb["LoadBalancerArn"]), ctx.settings)
-        ]
-        lb = only_one(mine, "load balancer", name)
+        lb = find_by_name_then_tags(ctx, "load balancer", name)
         if lb is None:
             return None
         arn = lb["LoadBalancerArn"]
@@ -202,14 +214,7 @@ class TargetGroup(Resource):
 
     def read(self, ctx):
         name = ctx.settings.name("tg")
-        try:
-            found = ctx.aws.elbv2.describe_target_groups(Names=[name])["TargetGroups"]
-        except ctx.aws.elbv2.exceptions.TargetGroupNotFoundException:
-            return None
-        mine = [
-            tg for tg in found if tags.belongs(elb_tags(ctx, tg["TargetGroupArn"]), ctx.settings)
-        ]
-        tg = only_one(mine, "target group", name)
+        tg = find_by_name_then_tags(ctx, "target group", name)
         if tg is None:
             return None
         return {

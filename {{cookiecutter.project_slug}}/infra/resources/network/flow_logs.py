@@ -11,7 +11,7 @@ from infra import tags
 from infra.aws import DeployError
 from infra.engine import Context, Resource
 from infra.resources.shared.addresses import FLOW_LOG, FLOW_LOG_GROUP, FLOW_LOGS_ROLE, VPC
-from infra.resources.shared.iam import canonical, delete_role, require_ours
+from infra.resources.shared.iam import Role
 from infra.resources.shared.log_group import LogGroup
 from infra.resources.shared.names import FLOW_LOGS_PURPOSE, flow_logs_role_name, log_group_name
 
@@ -47,72 +47,6 @@ def delivery_policy(ctx: Context) -> dict:
             }
         ],
     }
-
-
-class FlowLogRole(Resource):
-    """The role with its one inline policy; both change together."""
-
-    address = FLOW_LOGS_ROLE
-
-    def read(self, ctx):
-        iam, name = ctx.aws.iam, flow_logs_role_name(ctx)
-        try:
-            role = iam.get_role(RoleName=name)["Role"]
-        except iam.exceptions.NoSuchEntityException:
-            return None
-        owned = require_ours(ctx, "role", name, role.get("Tags", []))
-        try:
-            policy = canonical(
-                iam.get_role_policy(RoleName=name, PolicyName=name)["PolicyDocument"]
-            )
-        except iam.exceptions.NoSuchEntityException:
-            policy = None
-        return {
-            "id": name,
-            "name": name,
-            "arn": role["Arn"],
-            "assume_role_policy": canonical(role["AssumeRolePolicyDocument"]),
-            "policy": policy,
-            "tags": owned,
-        }
-
-    def desired(self, ctx):
-        if not ctx.settings.vpc_flow_logs:
-            return None
-        return {
-            "name": flow_logs_role_name(ctx),
-            "assume_role_policy": canonical(trust_policy(ctx)),
-            "policy": canonical(delivery_policy(ctx)),
-            "tags": tags.stack_tags(ctx.settings),
-        }
-
-    def create(self, ctx, desired):
-        ctx.aws.iam.create_role(
-            RoleName=desired["name"],
-            AssumeRolePolicyDocument=desired["assume_role_policy"],
-            Description="VPC flow logs of the stack deliver to their log group",
-            Tags=tags.as_list(desired["tags"]),
-        )
-        self._put_policy(ctx, desired)
-
-    def _put_policy(self, ctx, desired):
-        ctx.aws.iam.put_role_policy(
-            RoleName=desired["name"], PolicyName=desired["name"], PolicyDocument=desired["policy"]
-        )
-
-    def update(self, ctx, actual, desired, changes):
-        iam = ctx.aws.iam
-        if actual["assume_role_policy"] != desired["assume_role_policy"]:
-            iam.update_assume_role_policy(
-                RoleName=actual["name"], PolicyDocument=desired["assume_role_policy"]
-            )
-        if actual["policy"] != desired["policy"]:
-            self._put_policy(ctx, desired)
-        if actual["tags"] != desired["tags"]:
-            iam.tag_role(RoleName=actual["name"], Tags=tags.as_list(desired["tags"]))
-
-    def delete(self, ctx, actual):
-        delete_role(ctx.aws.iam, actual["name"])
 
 
 class FlowLog(Resource):
@@ -177,4 +111,12 @@ def resources() -> list[Resource]:
     group = LogGroup(
         FLOW_LOG_GROUP, FLOW_LOGS_PURPOSE, wanted=lambda settings: settings.vpc_flow_logs
     )
-    return [group, FlowLogRole(), FlowLog()]
+    role = Role(
+        FLOW_LOGS_ROLE,
+        flow_logs_role_name,
+        trust_policy,
+        "VPC flow logs of the stack deliver to their log group",
+        policy=delivery_policy,
+        wanted=lambda ctx: ctx.settings.vpc_flow_logs,
+    )
+    return [group, role, FlowLog()]

@@ -22,7 +22,7 @@ from infra import tags
 from infra.aws import DeployError, error_code, is_not_found, retry
 from infra.engine import Context, Resource
 from infra.resources.shared.addresses import IGW, eip_address, gateway_address, subnet_address
-from infra.resources.shared.ec2 import ec2_tags, only_one, update_ec2_tags
+from infra.resources.shared.ec2 import ec2_tags, find_tagged, only_one, update_ec2_tags
 
 # A gateway in these states is still there; deleted and failed ones linger in describe.
 PRESENT_STATES = ("pending", "available", "deleting")
@@ -82,10 +82,7 @@ class ElasticIp(Resource):
 
     def read(self, ctx):
         name = self._name(ctx)
-        found = ctx.aws.ec2.describe_addresses(Filters=tags.ec2_filters(ctx.settings, name))[
-            "Addresses"
-        ]
-        address = only_one(found, "Elastic IP", name)
+        address = find_tagged(ctx, ctx.aws.ec2.describe_addresses, "Addresses", "Elastic IP", name)
         if address is None:
             return None
         return {

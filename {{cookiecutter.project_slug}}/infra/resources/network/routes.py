@@ -14,7 +14,7 @@ from infra.resources.shared.addresses import (
     subnet_address,
     zone_route_table_address,
 )
-from infra.resources.shared.ec2 import ec2_tags, only_one, update_ec2_tags
+from infra.resources.shared.ec2 import ec2_tags, find_tagged, update_ec2_tags
 
 
 def route_destination(route: dict) -> str:
@@ -49,10 +49,9 @@ class RouteTable(Resource):
 
     def read(self, ctx):
         name = ctx.settings.name(self.role)
-        found = ctx.aws.ec2.describe_route_tables(Filters=tags.ec2_filters(ctx.settings, name))[
-            "RouteTables"
-        ]
-        table = only_one(found, "route table", name)
+        table = find_tagged(
+            ctx, ctx.aws.ec2.describe_route_tables, "RouteTables", "route table", name
+        )
         if table is None:
             return None
         routes = tuple(

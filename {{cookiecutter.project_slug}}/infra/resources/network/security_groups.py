@@ -7,13 +7,13 @@ and app groups point at each other: all three groups exist before any rule is wr
 from __future__ import annotations
 
 from infra import tags
+from infra.aws import delete_when_free
 from infra.engine import UNKNOWN, Context, Resource
 from infra.resources.shared.addresses import VPC, group_address, rules_address
 from infra.resources.shared.ec2 import (
-    delete_when_free,
     ec2_tags,
+    find_tagged,
     normalized_rules,
-    only_one,
     update_ec2_tags,
 )
 from infra.resources.shared.names import HTTP_PORT, HTTPS_PORT, POSTGRES_PORT
@@ -80,10 +80,9 @@ class SecurityGroup(Resource):
 
     def read(self, ctx):
         name = ctx.settings.name(f"{self.tier}-sg")
-        found = ctx.aws.ec2.describe_security_groups(Filters=tags.ec2_filters(ctx.settings, name))[
-            "SecurityGroups"
-        ]
-        group = only_one(found, "security group", name)
+        group = find_tagged(
+            ctx, ctx.aws.ec2.describe_security_groups, "SecurityGroups", "security group", name
+        )
         if group is None:
             return None
         return {
@@ -114,7 +113,7 @@ class SecurityGroup(Resource):
         update_ec2_tags(ctx, actual["id"], desired)
 
     def delete(self, ctx, actual):
-        delete_when_free(ctx, lambda: ctx.aws.ec2.delete_security_group(GroupId=actual["id"]))
+        delete_when_free(lambda: ctx.aws.ec2.delete_security_group(GroupId=actual["id"]), ctx.sleep)
 
 
 class SecurityGroupRules(Resource):

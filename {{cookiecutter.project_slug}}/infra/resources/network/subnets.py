@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from infra import tags
-from infra.aws import DeployError
+from infra.aws import DeployError, delete_when_free
 from infra.engine import Context, Resource
 from infra.resources.shared.addresses import VPC, subnet_address
-from infra.resources.shared.ec2 import delete_when_free, ec2_tags, only_one, update_ec2_tags
+from infra.resources.shared.ec2 import (
+    ec2_tags,
+    find_tagged,
+    update_ec2_tags,
+)
 
 
 def available_zones(ctx: Context) -> list[str]:
@@ -69,10 +73,7 @@ class Subnet(Resource):
 
     def read(self, ctx):
         name = self._name(ctx)
-        found = ctx.aws.ec2.describe_subnets(Filters=tags.ec2_filters(ctx.settings, name))[
-            "Subnets"
-        ]
-        subnet = only_one(found, "subnet", name)
+        subnet = find_tagged(ctx, ctx.aws.ec2.describe_subnets, "Subnets", "subnet", name)
         if subnet is None:
             return None
         return {
@@ -119,7 +120,7 @@ class Subnet(Resource):
             update_ec2_tags(ctx, actual["id"], desired)
 
     def delete(self, ctx, actual):
-        delete_when_free(ctx, lambda: ctx.aws.ec2.delete_subnet(SubnetId=actual["id"]))
+        delete_when_free(lambda: ctx.aws.ec2.delete_subnet(SubnetId=actual["id"]), ctx.sleep)
 
 
 def resources(ctx: Context) -> list[Resource]:

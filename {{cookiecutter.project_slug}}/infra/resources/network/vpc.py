@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from infra import tags
-from infra.aws import DeployError
+from infra.aws import DeployError, delete_when_free
 from infra.engine import UNKNOWN, Context, Resource
 from infra.resources.shared.addresses import DEFAULT_SG, IGW, VPC
 from infra.resources.shared.ec2 import (
-    delete_when_free,
     ec2_tags,
+    find_tagged,
     normalized_rules,
-    only_one,
     update_ec2_tags,
 )
 
@@ -27,11 +26,7 @@ class Vpc(Resource):
 
     def read(self, ctx):
         name = ctx.settings.name("vpc")
-        found = only_one(
-            ctx.aws.ec2.describe_vpcs(Filters=tags.ec2_filters(ctx.settings, name))["Vpcs"],
-            "VPC",
-            name,
-        )
+        found = find_tagged(ctx, ctx.aws.ec2.describe_vpcs, "Vpcs", "VPC", name)
         if found is None:
             return None
         vpc_id = found["VpcId"]
@@ -82,7 +77,7 @@ class Vpc(Resource):
             update_ec2_tags(ctx, actual["id"], desired)
 
     def delete(self, ctx, actual):
-        delete_when_free(ctx, lambda: ctx.aws.ec2.delete_vpc(VpcId=actual["id"]))
+        delete_when_free(lambda: ctx.aws.ec2.delete_vpc(VpcId=actual["id"]), ctx.sleep)
 
 
 def revoke_all(ctx: Context, group: dict) -> None:
@@ -155,10 +150,13 @@ class InternetGateway(Resource):
 
     def read(self, ctx):
         name = ctx.settings.name("igw")
-        found = ctx.aws.ec2.describe_internet_gateways(
-            Filters=tags.ec2_filters(ctx.settings, name)
-        )["InternetGateways"]
-        gateway = only_one(found, "internet gateway", name)
+        gateway = find_tagged(
+            ctx,
+            ctx.aws.ec2.describe_internet_gateways,
+            "InternetGateways",
+            "internet gateway",
+            name,
+        )
         if gateway is None:
             return None
         attached = [
@@ -199,10 +197,10 @@ class InternetGateway(Resource):
     def delete(self, ctx, actual):
         if actual["vpc_id"]:
             delete_when_free(
-                ctx,
                 lambda: ctx.aws.ec2.detach_internet_gateway(
                     InternetGatewayId=actual["id"], VpcId=actual["vpc_id"]
                 ),
+                ctx.sleep,
             )
         ctx.aws.ec2.delete_internet_gateway(InternetGatewayId=actual["id"])
 

@@ -4,7 +4,7 @@ what AWS still holds for a moment, and security group rules as comparable string
 from __future__ import annotations
 
 from infra import tags
-from infra.aws import DeployError, is_dependency_violation, retry
+from infra.aws import DeployError
 from infra.engine import Context
 
 
@@ -18,17 +18,22 @@ def only_one(items: list, kind: str, name: str) -> dict | None:
     return items[0] if items else None
 
 
+def find_tagged(ctx: Context, describe, key: str, kind: str, name: str) -> dict | None:
+    """The one resource `describe` lists with the stack's tags and Name `name`, or None.
+
+    `describe` is an EC2 describe call (`ec2.describe_subnets`) and `key` the list in its
+    answer (`Subnets`); `kind` names the resource in the error about a second one.
+    """
+    found = describe(Filters=tags.ec2_filters(ctx.settings, name))[key]
+    return only_one(found, kind, name)
+
+
 def ec2_tags(item: dict, ctx: Context, name: str) -> dict:
     return tags.ours(tags.from_list(item.get("Tags")), tags.stack_tags(ctx.settings, name))
 
 
 def update_ec2_tags(ctx: Context, resource_id: str, desired: dict) -> None:
     ctx.aws.ec2.create_tags(Resources=[resource_id], Tags=tags.as_list(desired["tags"]))
-
-
-def delete_when_free(ctx: Context, call) -> None:
-    """Deleting retries while AWS still detaches things (ENIs of a just-deleted load balancer)."""
-    retry(call, is_dependency_violation, ctx.sleep, attempts=12, first_delay=5.0)
 
 
 def normalized_rules(permissions: list[dict]) -> tuple[str, ...]:

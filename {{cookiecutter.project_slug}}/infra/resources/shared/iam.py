@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from collections.abc import Callable
 
 from infra import tags
 from infra.aws import DeployError
-from infra.engine import Context
+from infra.engine import Change, Context, Resource
 
 
 def canonical(document) -> str:
@@ -30,11 +31,120 @@ def delete_role(iam, name: str) -> None:
     iam.delete_role(RoleName=name)
 
 
-def require_ours(ctx: Context, kind: str, name: str, tag_list) -> dict:
+def require_ours(ctx: Context, kind: str, name: str, tag_list, wanted: dict | None = None) -> dict:
+    """The role's or profile's managed tags (`wanted`'s keys, the stack's by default);
+    refused when it does not carry the stack's tags: a same-named IAM resource of someone
+    else's is never taken over."""
     actual = tags.from_list(tag_list)
     if not tags.belongs(actual, ctx.settings):
         raise DeployError(
             f"An IAM {kind} named {name} exists but is not tagged as part of this "
             "stack: delete or rename it, or pick another project_slug/stack_name."
         )
-    return tags.ours(actual, tags.stack_tags(ctx.settings))
+    return tags.ours(actual, wanted or tags.stack_tags(ctx.settings))
+
+
+def _show_whole(document: str) -> dict:
+    return {"assume_role_policy": document}
+
+
+class Role(Resource):
+    """An IAM role of the stack, with its trust policy and, if given, one inline policy named
+    like the role (the two then change together).
+
+    `name`, `trust`, `policy` and `role_tags` are functions of the context; `wanted` says
+    whether the role should exist. `show` turns the trust policy into what plans compare and
+    print (the whole document by default); the document itself travels as
+    `_assume_role_policy`. Trust policies are only ever set from the code.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        name: Callable[[Context], str],
+        trust: Callable[[Context], dict],
+        description: str | Callable[[Context], str],
+        *,
+        policy: Callable[[Context], dict] | None = None,
+        role_tags: Callable[[Context], dict] = lambda ctx: tags.stack_tags(ctx.settings),
+        wanted: Callable[[Context], bool] = lambda _ctx: True,
+        show: Callable[[str], dict] = _show_whole,
+        depends_on: tuple[str, ...] = (),
+    ):
+        self.address = address
+        self.name = name
+        self.trust = trust
+        self.description = description
+        self.policy = policy
+        self.role_tags = role_tags
+        self.wanted = wanted
+        self.show = show
+        self.depends_on = depends_on
+
+    def read(self, ctx: Context) -> dict | None:
+        iam, name = ctx.aws.iam, self.name(ctx)
+        try:
+            role = iam.get_role(RoleName=name)["Role"]
+        except iam.exceptions.NoSuchEntityException:
+            return None
+        owned = require_ours(ctx, "role", name, role.get("Tags", []), self.role_tags(ctx))
+        document = canonical(role["AssumeRolePolicyDocument"])
+        actual = {
+            "id": name,
+            "name": name,
+            "arn": role["Arn"],
+            **self.show(document),
+            "_assume_role_policy": document,
+            "tags": owned,
+        }
+        if self.policy is not None:
+            try:
+                found = iam.get_role_policy(RoleName=name, PolicyName=name)["PolicyDocument"]
+                actual["policy"] = canonical(found)
+            except iam.exceptions.NoSuchEntityException:
+                actual["policy"] = None
+        return actual
+
+    def desired(self, ctx: Context) -> dict | None:
+        if not self.wanted(ctx):
+            return None
+        document = canonical(self.trust(ctx))
+        desired = {
+            "name": self.name(ctx),
+            **self.show(document),
+            "_assume_role_policy": document,
+            "tags": self.role_tags(ctx),
+        }
+        if self.policy is not None:
+            desired["policy"] = canonical(self.policy(ctx))
+        return desired
+
+    def create(self, ctx: Context, desired: dict) -> None:
+        description = self.description
+        ctx.aws.iam.create_role(
+            RoleName=desired["name"],
+            AssumeRolePolicyDocument=desired["_assume_role_policy"],
+            Description=description if isinstance(description, str) else description(ctx),
+            Tags=tags.as_list(desired["tags"]),
+        )
+        if self.policy is not None:
+            self._put_policy(ctx, desired)
+
+    def _put_policy(self, ctx: Context, desired: dict) -> None:
+        ctx.aws.iam.put_role_policy(
+            RoleName=desired["name"], PolicyName=desired["name"], PolicyDocument=desired["policy"]
+        )
+
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
+        iam = ctx.aws.iam
+        if actual["_assume_role_policy"] != desired["_assume_role_policy"]:
+            iam.update_assume_role_policy(
+                RoleName=actual["name"], PolicyDocument=desired["_assume_role_policy"]
+            )
+        if self.policy is not None and actual["policy"] != desired["policy"]:
+            self._put_policy(ctx, desired)
+        if actual["tags"] != desired["tags"]:
+            iam.tag_role(RoleName=actual["name"], Tags=tags.as_list(desired["tags"]))
+
+    def delete(self, ctx: Context, actual: dict) -> None:
+        delete_role(ctx.aws.iam, actual["name"])
