@@ -10,7 +10,7 @@ import datetime
 
 from infra import tags
 from infra.aws import DeployError, delete_when_free
-from infra.engine import UNKNOWN, Context, Resource
+from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import (
     DB_INSTANCE,
     PARAMETER_GROUP,
@@ -50,7 +50,7 @@ class SubnetGroup(Resource):
         self.subnets = [subnet_address("private", index) for index in range(subnet_count)]
         self.depends_on = tuple(self.subnets)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         name = ctx.settings.name("db")
         try:
             group = ctx.aws.rds.describe_db_subnet_groups(DBSubnetGroupName=name)["DBSubnetGroups"][
@@ -67,7 +67,7 @@ class SubnetGroup(Resource):
             "tags": rds_tags(ctx, arn),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         ids = [ctx.attr(address, "id") for address in self.subnets]
         return {
             "name": ctx.settings.name("db"),
@@ -80,7 +80,7 @@ class SubnetGroup(Resource):
             [ctx.attr(address, "availability_zone") for address in self.subnets], "DB subnet group"
         )
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         self._check_zones(ctx)
         ctx.aws.rds.create_db_subnet_group(
             DBSubnetGroupName=desired["name"],
@@ -89,7 +89,7 @@ class SubnetGroup(Resource):
             Tags=tags.as_list(desired["tags"]),
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         if actual["subnet_ids"] != desired["subnet_ids"]:
             self._check_zones(ctx)
             ctx.aws.rds.modify_db_subnet_group(
@@ -97,7 +97,7 @@ class SubnetGroup(Resource):
             )
         converge_rds_tags(ctx, actual, desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         delete_when_free(
             lambda: ctx.aws.rds.delete_db_subnet_group(DBSubnetGroupName=actual["name"]), ctx.sleep
         )
@@ -114,7 +114,7 @@ class ParameterGroup(Resource):
     def _name(self, ctx) -> str:
         return ctx.settings.name(f"db-postgres{ctx.settings.db_engine_version}")
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         # The name carries the major version, so read whichever group the instance uses.
         name = ctx.settings.name("db-postgres")
         pages = ctx.aws.rds.get_paginator("describe_db_parameter_groups").paginate()
@@ -153,14 +153,14 @@ class ParameterGroup(Resource):
             "tags": rds_tags(ctx, arn),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         return {
             "family": f"postgres{ctx.settings.db_engine_version}",
             "parameters": dict(PARAMETERS),
             "tags": tags.stack_tags(ctx.settings),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         name = self._name(ctx)
         ctx.aws.rds.create_db_parameter_group(
             DBParameterGroupName=name,
@@ -179,12 +179,12 @@ class ParameterGroup(Resource):
             ],
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         if actual["parameters"] != desired["parameters"]:
             self._set_parameters(ctx, actual["name"], desired)
         converge_rds_tags(ctx, actual, desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         delete_when_free(
             lambda: ctx.aws.rds.delete_db_parameter_group(DBParameterGroupName=actual["name"]),
             ctx.sleep,
@@ -209,7 +209,7 @@ class DbInstance(Resource):
     )
     replace_blocked = REPLACE_DB
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         identifier = ctx.settings.name("db")
         try:
             db = ctx.aws.rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][
@@ -254,7 +254,7 @@ class DbInstance(Resource):
             "tags": tags.ours(tags.from_list(db.get("TagList")), tags.stack_tags(ctx.settings)),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         settings = ctx.settings
         sg = ctx.attr(group_address("db"), "id")
         return {
@@ -282,7 +282,7 @@ class DbInstance(Resource):
             "tags": tags.stack_tags(settings),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         ctx.aws.rds.create_db_instance(
             DBInstanceIdentifier=desired["identifier"],
             Engine="postgres",
@@ -335,7 +335,7 @@ class DbInstance(Resource):
 
         ctx.wait(self.address, verb, available, timeout_seconds=3600)
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         fields = {
             "instance_class": "DBInstanceClass",
             "allocated_storage": "AllocatedStorage",
@@ -369,7 +369,7 @@ class DbInstance(Resource):
             self._wait_available(ctx, "modifying")
         converge_rds_tags(ctx, actual, desired)
 
-    def check_destroy(self, ctx, actual):
+    def check_destroy(self, ctx: Context, actual: dict) -> None:
         if actual.get("deletion_protection"):
             raise DeployError(
                 f"{self.address} has deletion protection on, so nothing was destroyed: set "
@@ -377,7 +377,7 @@ class DbInstance(Resource):
                 "then destroy again."
             )
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         if actual["status"] != "deleting":
             if ctx.skip_final_snapshot:
                 options = {"SkipFinalSnapshot": True}

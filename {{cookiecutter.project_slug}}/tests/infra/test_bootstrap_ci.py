@@ -12,9 +12,9 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import iam_backends
 
 from infra import aws
-from infra.resources.ci.deploy_policy import INLINE_POLICY_LIMIT, stack_deploy_policy
 from infra.aws import Aws
 from infra.engine import Context
+from infra.resources.ci.deploy_policy import INLINE_POLICY_LIMIT, stack_deploy_policy
 from infra.resources.shared.iam import canonical
 from infra.validation import StackSettings, validate
 

@@ -12,10 +12,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from infra.aws import DeployError
 from infra.resources.edge import access_logs
 from infra.resources.network import flow_logs
 from infra.resources.shared import addresses, names
-from infra.aws import DeployError
 from infra.validation import OPTIONS, StackSettings, validate
 
 
@@ -76,9 +76,9 @@ def test_defaults_leave_every_option_off(deployed, aws_client, project):
     assert flow_log_list(aws_client) == []
     assert not [name for name in bucket_names(aws_client) if "alb-logs" in name]
     assert settings.name("flow-logs-role") not in role_names(aws_client)
-    assert names.log_group_name(SimpleNamespace(settings=settings), names.FLOW_LOGS_PURPOSE) not in log_group_names(
-        aws_client
-    )
+    assert names.log_group_name(
+        SimpleNamespace(settings=settings), names.FLOW_LOGS_PURPOSE
+    ) not in log_group_names(aws_client)
     assert lb_attributes(aws_client, settings)["access_logs.s3.enabled"] == "false"
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.resources.app import instances
 from infra.aws import DeployError, is_iam_propagation_delay
+from infra.resources.app import instances
 from infra.resources.shared.ec2 import require_two_zones
 
 

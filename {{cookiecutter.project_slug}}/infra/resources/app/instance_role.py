@@ -10,7 +10,7 @@ import contextlib
 
 from infra import tags
 from infra.aws import is_not_found
-from infra.engine import UNKNOWN, Context, Resource
+from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import (
     APP_POLICY,
     DB_INSTANCE,
@@ -110,7 +110,7 @@ class RolePolicy(Resource):
     def _names(self, ctx) -> tuple[str, str]:
         return ctx.settings.name("app-role"), ctx.settings.name(self.role)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         if ctx.actual(INSTANCE_ROLE) is None:
             return None
         role, name = self._names(ctx)
@@ -120,7 +120,7 @@ class RolePolicy(Resource):
             return None
         return {"id": f"{role}:{name}", "policy": canonical(document)}
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         if self.role == "app":
             return {"policy": canonical(app_policy(ctx))}
         secret_arn = ctx.attr(DB_INSTANCE, "secret_arn")
@@ -128,16 +128,16 @@ class RolePolicy(Resource):
             "policy": UNKNOWN if secret_arn is UNKNOWN else canonical(secret_policy(secret_arn))
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         role, name = self._names(ctx)
         ctx.aws.iam.put_role_policy(
             RoleName=role, PolicyName=name, PolicyDocument=desired["policy"]
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         self.create(ctx, desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         role, name = self._names(ctx)
         with contextlib.suppress(ctx.aws.iam.exceptions.NoSuchEntityException):
             ctx.aws.iam.delete_role_policy(RoleName=role, PolicyName=name)
@@ -147,7 +147,7 @@ class InstanceProfile(Resource):
     address = INSTANCE_PROFILE
     depends_on = (INSTANCE_ROLE,)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         name = ctx.settings.name("app-profile")
         try:
             profile = ctx.aws.iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
@@ -164,14 +164,14 @@ class InstanceProfile(Resource):
             "tags": require_ours(ctx, "instance profile", name, listed),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         return {
             "name": ctx.settings.name("app-profile"),
             "roles": (ctx.settings.name("app-role"),),
             "tags": tags.stack_tags(ctx.settings),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         ctx.aws.iam.create_instance_profile(
             InstanceProfileName=desired["name"], Tags=tags.as_list(desired["tags"])
         )
@@ -183,14 +183,14 @@ class InstanceProfile(Resource):
         for role in set(wanted) - set(present):
             ctx.aws.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         self._attach(ctx, actual["name"], actual["roles"], desired["roles"])
         if actual["tags"] != desired["tags"]:
             ctx.aws.iam.tag_instance_profile(
                 InstanceProfileName=actual["name"], Tags=tags.as_list(desired["tags"])
             )
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         self._attach(ctx, actual["name"], actual["roles"], ())
         try:
             ctx.aws.iam.delete_instance_profile(InstanceProfileName=actual["name"])

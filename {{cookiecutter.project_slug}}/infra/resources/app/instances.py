@@ -19,7 +19,7 @@ import botocore.parsers
 
 from infra import tags
 from infra.aws import DeployError, error_code, is_iam_propagation_delay, retry
-from infra.engine import UNKNOWN, Context, Resource
+from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import (
     APP_LOG_GROUP,
     APP_POLICY,
@@ -265,7 +265,7 @@ class LaunchTemplate(Resource):
             *routes,
         )
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         name = ctx.settings.name("lt")
         found = ctx.aws.ec2.describe_launch_templates(
             Filters=[
@@ -314,7 +314,7 @@ class LaunchTemplate(Resource):
             "tags": tags.ours(tags.from_list(template.get("Tags")), tags.stack_tags(ctx.settings)),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         settings = ctx.settings
         ami = latest_ami(ctx)
         repository = ctx.attr(REPOSITORY, "uri")
@@ -396,7 +396,7 @@ class LaunchTemplate(Resource):
             ],
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         ctx.aws.ec2.create_launch_template(
             LaunchTemplateName=desired["name"],
             VersionDescription=f"image {desired['image_tag']}",
@@ -404,7 +404,7 @@ class LaunchTemplate(Resource):
             TagSpecifications=tags.ec2_tag_specification("launch-template", desired["tags"]),
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         if any(change.attribute != "tags" for change in changes):
             version = ctx.aws.ec2.create_launch_template_version(
                 LaunchTemplateId=actual["id"],
@@ -423,7 +423,7 @@ class LaunchTemplate(Resource):
         if actual["tags"] != desired["tags"]:
             ctx.aws.ec2.create_tags(Resources=[actual["id"]], Tags=tags.as_list(desired["tags"]))
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         ctx.aws.ec2.delete_launch_template(LaunchTemplateId=actual["id"])
 
 
@@ -444,7 +444,7 @@ class AutoScalingGroup(Resource):
             *self.subnets,
         )
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         name = ctx.settings.name("asg")
         found = ctx.aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
             "AutoScalingGroups"
@@ -484,7 +484,7 @@ class AutoScalingGroup(Resource):
             },
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         settings = ctx.settings
         subnet_ids = [ctx.attr(address, "id") for address in self.subnets]
         template_id = ctx.attr(LAUNCH_TEMPLATE, "id")
@@ -520,7 +520,7 @@ class AutoScalingGroup(Resource):
             for key, value in desired["tags"].items()
         ]
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         # AWS rejects a just-created instance profile for a few seconds; moto never does.
         retry(
             lambda: ctx.aws.autoscaling.create_auto_scaling_group(
@@ -542,7 +542,7 @@ class AutoScalingGroup(Resource):
             ctx.sleep,
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         autoscaling, name = ctx.aws.autoscaling, actual["name"]
         fields = {
             "min_size": "MinSize",
@@ -613,7 +613,7 @@ class AutoScalingGroup(Resource):
 
         ctx.wait(self.address, "modifying", replaced, timeout_seconds=3600)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         autoscaling = ctx.aws.autoscaling
         autoscaling.delete_auto_scaling_group(AutoScalingGroupName=actual["name"], ForceDelete=True)
 

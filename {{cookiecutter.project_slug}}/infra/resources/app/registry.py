@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra import tags
-from infra.engine import Resource
+from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import REPOSITORY
 
 
@@ -15,7 +15,7 @@ class Repository(Resource):
         "run `python -m infra destroy` and then apply."
     )
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         ecr, name = ctx.aws.client("ecr"), ctx.settings.name("app")
         try:
             repository = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
@@ -35,7 +35,7 @@ class Repository(Resource):
             "tags": tags.ours(tags.from_list(listed), tags.stack_tags(ctx.settings)),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         # Tags stay mutable so `latest` can be pushed again; deploys pin a tag anyway.
         return {
             "name": ctx.settings.name("app"),
@@ -45,7 +45,7 @@ class Repository(Resource):
             "tags": tags.stack_tags(ctx.settings),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         ctx.aws.client("ecr").create_repository(
             repositoryName=desired["name"],
             imageTagMutability=desired["image_tag_mutability"],
@@ -54,7 +54,7 @@ class Repository(Resource):
             tags=tags.as_list(desired["tags"]),
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         ecr, name = ctx.aws.client("ecr"), actual["name"]
         if actual["scan_on_push"] != desired["scan_on_push"]:
             ecr.put_image_scanning_configuration(
@@ -68,6 +68,6 @@ class Repository(Resource):
         if actual["tags"] != desired["tags"]:
             ecr.tag_resource(resourceArn=actual["arn"], tags=tags.as_list(desired["tags"]))
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         # force: destroy removes the images too, so nothing of the stack is left behind.
         ctx.aws.client("ecr").delete_repository(repositoryName=actual["name"], force=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infra import tags
 from infra.aws import DeployError, is_not_found
-from infra.engine import Context, Resource
+from infra.engine import Change, Context, Resource
 from infra.resources.ci.deploy_policy import (
     INLINE_POLICY_LIMIT,
     action_count,
@@ -36,7 +36,7 @@ class GitHubProvider(Resource):
 
     address = GITHUB_PROVIDER
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         iam, arn = ctx.aws.iam, provider_arn(ctx)
         listed = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
         if arn not in [provider["Arn"] for provider in listed]:
@@ -50,10 +50,10 @@ class GitHubProvider(Resource):
             "accepts_audience": AUDIENCE in found.get("ClientIDList", []),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         return {"url": GITHUB_ISSUER, "accepts_audience": True}
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         ctx.aws.iam.create_open_id_connect_provider(
             Url=f"https://{GITHUB_ISSUER}",
             ClientIDList=[AUDIENCE],
@@ -61,12 +61,12 @@ class GitHubProvider(Resource):
             Tags=tags.as_list(tags.stack_tags(ctx.settings)),
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         ctx.aws.iam.add_client_id_to_open_id_connect_provider(
             OpenIDConnectProviderArn=actual["arn"], ClientID=AUDIENCE
         )
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         """Kept: other stacks and repositories of the account may trust it."""
 
 
@@ -97,7 +97,7 @@ class DeployPolicy(Resource):
     def __init__(self, repository: str | None):
         self.repository = repository
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         if ctx.actual(DEPLOY_ROLE) is None:
             return None
         try:
@@ -114,7 +114,7 @@ class DeployPolicy(Resource):
             "_policy": document,
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         if self.repository is None:
             return None
         document = canonical(stack_deploy_policy(ctx))
@@ -129,17 +129,17 @@ class DeployPolicy(Resource):
             "_policy": document,
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         ctx.aws.iam.put_role_policy(
             RoleName=deploy_role_name(ctx),
             PolicyName=deploy_role_name(ctx),
             PolicyDocument=desired["_policy"],
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         self.create(ctx, desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         try:
             ctx.aws.iam.delete_role_policy(
                 RoleName=deploy_role_name(ctx), PolicyName=deploy_role_name(ctx)

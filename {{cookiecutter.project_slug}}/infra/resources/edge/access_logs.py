@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from infra import tags
 from infra.aws import DeployError, error_code
-from infra.engine import Context, Resource
+from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import ACCESS_LOG_BUCKET
 from infra.resources.shared.iam import canonical
 from infra.resources.shared.names import ACCESS_LOG_PREFIX, access_log_bucket_name
@@ -116,7 +116,7 @@ def _missing(error: Exception, *codes: str) -> bool:
 class AccessLogBucket(Resource):
     address = ACCESS_LOG_BUCKET
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         s3, name = ctx.aws.client("s3"), access_log_bucket_name(ctx)
         try:  # Get*, not HeadBucket: reading never calls an operation that could change things
             listed = tags.from_list(s3.get_bucket_tagging(Bucket=name)["TagSet"])
@@ -166,7 +166,7 @@ class AccessLogBucket(Resource):
                 return None
             raise
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         if not ctx.settings.alb_access_logs:
             return None
         name = access_log_bucket_name(ctx)
@@ -179,7 +179,7 @@ class AccessLogBucket(Resource):
             "tags": tags.stack_tags(ctx.settings),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         s3, name = ctx.aws.client("s3"), desired["name"]
         options = {}
         if ctx.aws.region != "us-east-1":
@@ -188,7 +188,7 @@ class AccessLogBucket(Resource):
         s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags.as_list(desired["tags"])})
         self.update(ctx, {"tags": desired["tags"]}, desired, [])
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         s3, name = ctx.aws.client("s3"), desired["name"]
         if actual.get("public_access_block") != desired["public_access_block"]:
             s3.put_public_access_block(
@@ -211,7 +211,7 @@ class AccessLogBucket(Resource):
         if actual.get("tags") != desired["tags"]:
             s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags.as_list(desired["tags"])})
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         s3, name = ctx.aws.client("s3"), actual["name"]
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
             objects = [

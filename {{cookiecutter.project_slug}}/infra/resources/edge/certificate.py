@@ -32,7 +32,7 @@ import botocore.exceptions
 
 from infra import tags
 from infra.aws import DeployError, error_code, is_not_found, retry
-from infra.engine import UNKNOWN, Context, Resource
+from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import CERTIFICATE, CERTIFICATE_VALIDATION, VALIDATION_RECORDS
 from infra.resources.shared.route53 import (
     change_records,
@@ -92,7 +92,7 @@ class Certificate(Resource):
     )
     records_timeout_seconds = 300.0
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         mine = self._stack_certificates(ctx)
         if len(mine) > 1:
             arns = ", ".join(arn for arn, _ in mine)
@@ -137,7 +137,7 @@ class Certificate(Resource):
                     found.append((arn, listed))
         return found
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         if not ctx.settings.https:
             return None
         return {
@@ -147,7 +147,7 @@ class Certificate(Resource):
             "tags": tags.stack_tags(ctx.settings),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         acm = ctx.aws.client("acm")
         request_tags = dict(desired["tags"])
         if desired["hosted_zone_id"]:
@@ -182,14 +182,14 @@ class Certificate(Resource):
         pages = acm.get_paginator("list_certificates").paginate(CertificateStatuses=ALL_STATUSES)
         return any(s["CertificateArn"] == arn for p in pages for s in p["CertificateSummaryList"])
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         ctx.aws.client("acm").add_tags_to_certificate(
             CertificateArn=actual["arn"], Tags=tags.as_list(desired["tags"])
         )
 
     in_use_attempts = 8  # about 3.5 minutes of backoff
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         acm, arn = ctx.aws.client("acm"), actual["arn"]
 
         def in_use(error: Exception) -> bool:
@@ -221,7 +221,7 @@ class ValidationRecords(Resource):
     address = VALIDATION_RECORDS
     depends_on = (CERTIFICATE,)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         certificate = ctx.actual(CERTIFICATE)
         if certificate is None or not certificate["hosted_zone_id"]:
             return None
@@ -245,7 +245,7 @@ class ValidationRecords(Resource):
         values = " ".join(r["Value"] for r in record_set.get("ResourceRecords", []))
         return record_line((fqdn(record_set["Name"]), record_set["Type"], values))
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         settings = ctx.settings
         if not settings.https or not settings.hosted_zone_id:
             return None
@@ -259,7 +259,7 @@ class ValidationRecords(Resource):
             "_records": records,
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         changes = [
             {
                 "Action": "UPSERT",
@@ -279,13 +279,13 @@ class ValidationRecords(Resource):
             )
         change_records(ctx, self.address, desired["zone_id"], changes)
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         wanted = set(desired["records"])
         stale = [r for r in actual["_record_sets"] if self._line(r) not in wanted]
         self.create(ctx, desired)
         delete_records(ctx, actual["zone_id"], stale)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         delete_records(ctx, actual["zone_id"], actual["_record_sets"])
 
 
@@ -297,7 +297,7 @@ class CertificateValidation(Resource):
     # Long enough to add a record by hand; ACM itself gives up after 72 hours.
     timeout_seconds = 45 * 60.0
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         certificate = ctx.actual(CERTIFICATE)
         if certificate is None:
             return None
@@ -306,12 +306,12 @@ class CertificateValidation(Resource):
             return None
         return {"id": certificate["arn"], "certificate_arn": certificate["arn"], "status": "ISSUED"}
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         if not ctx.settings.https:
             return None
         return {"certificate_arn": ctx.attr(CERTIFICATE, "arn"), "status": "ISSUED"}
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         arn = desired["certificate_arn"]
         if not ctx.settings.hosted_zone_id:
             self._ask_for_records(ctx, arn)
@@ -323,10 +323,10 @@ class CertificateValidation(Resource):
             timed_out=lambda elapsed: self._timeout_message(ctx, arn, elapsed),
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         self.create(ctx, desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         """Nothing to delete: the certificate itself goes with aws_acm_certificate.app."""
 
     def _ask_for_records(self, ctx: Context, arn: str) -> None:

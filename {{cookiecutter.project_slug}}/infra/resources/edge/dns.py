@@ -13,7 +13,7 @@ from __future__ import annotations
 import botocore.exceptions
 
 from infra.aws import DeployError, error_code
-from infra.engine import UNKNOWN, Context, Resource
+from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import (
     ALIAS_RECORD,
     CERTIFICATE,
@@ -48,7 +48,7 @@ class AliasRecord(Resource):
     address = ALIAS_RECORD
     depends_on = (LOAD_BALANCER, HTTPS_LISTENER)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         zone_id, domain = record_target(ctx)
         if not zone_id or not domain:
             return None
@@ -74,7 +74,7 @@ class AliasRecord(Resource):
             "_record_set": record_set,
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         settings = ctx.settings
         if not settings.https or not settings.hosted_zone_id:
             return None
@@ -113,17 +113,17 @@ class AliasRecord(Resource):
                 "it, then run apply again."
             ) from None
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         self._write(ctx, desired, "CREATE")
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         if actual["zone_id"] != desired["zone_id"] or actual["name"] != desired["name"]:
             self.delete(ctx, actual)
             self._write(ctx, desired, "CREATE")
             return
         self._write(ctx, desired, "UPSERT")
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         delete_records(ctx, actual["zone_id"], [actual["_record_set"]])
 
 

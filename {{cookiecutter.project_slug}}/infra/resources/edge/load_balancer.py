@@ -7,7 +7,7 @@ the domain's ACM certificate (certificate.py), and port 80 answers with a redire
 from __future__ import annotations
 
 from infra import tags
-from infra.engine import UNKNOWN, Context, Resource
+from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import (
     ACCESS_LOG_BUCKET,
     CERTIFICATE,
@@ -90,7 +90,7 @@ class LoadBalancer(Resource):
         # AWS checks that it may write to the log bucket when access logs are turned on.
         self.depends_on = (IGW, group_address("alb"), ACCESS_LOG_BUCKET, *self.subnets)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         name = ctx.settings.name("alb")
         lb = find_by_name_then_tags(ctx, "load balancer", name)
         if lb is None:
@@ -117,7 +117,7 @@ class LoadBalancer(Resource):
             "tags": tags.ours(elb_tags(ctx, arn), tags.stack_tags(ctx.settings)),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         subnet_ids = [ctx.attr(address, "id") for address in self.subnets]
         sg = ctx.attr(group_address("alb"), "id")
         return {
@@ -135,7 +135,7 @@ class LoadBalancer(Resource):
             [ctx.attr(address, "availability_zone") for address in self.subnets], "load balancer"
         )
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         self._check_zones(ctx)
         elbv2 = ctx.aws.elbv2
         arn = elbv2.create_load_balancer(
@@ -161,7 +161,7 @@ class LoadBalancer(Resource):
             Attributes=[{"Key": key, "Value": value} for key, value in wanted.items()],
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         elbv2, arn = ctx.aws.elbv2, actual["arn"]
         if actual["subnet_ids"] != desired["subnet_ids"]:
             self._check_zones(ctx)
@@ -174,7 +174,7 @@ class LoadBalancer(Resource):
             self._set_attributes(ctx, arn, desired["attributes"])
         converge_elb_tags(ctx, actual, desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         elbv2 = ctx.aws.elbv2
         elbv2.delete_load_balancer(LoadBalancerArn=actual["arn"])
 
@@ -212,7 +212,7 @@ class TargetGroup(Resource):
         "or run `python -m infra destroy` and then apply."
     )
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         name = ctx.settings.name("tg")
         tg = find_by_name_then_tags(ctx, "target group", name)
         if tg is None:
@@ -238,7 +238,7 @@ class TargetGroup(Resource):
             "tags": tags.ours(elb_tags(ctx, tg["TargetGroupArn"]), tags.stack_tags(ctx.settings)),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         return {
             "name": ctx.settings.name("tg"),
             "port": ctx.settings.app_port,
@@ -263,7 +263,7 @@ class TargetGroup(Resource):
             "Matcher": {"HttpCode": check["matcher"]},
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         ctx.aws.elbv2.create_target_group(
             Name=desired["name"],
             Protocol="HTTP",
@@ -274,7 +274,7 @@ class TargetGroup(Resource):
             **self._health_check_arguments(desired["health_check"]),
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         if actual["health_check"] != desired["health_check"]:
             ctx.aws.elbv2.modify_target_group(
                 TargetGroupArn=actual["arn"],
@@ -282,7 +282,7 @@ class TargetGroup(Resource):
             )
         converge_elb_tags(ctx, actual, desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         ctx.aws.elbv2.delete_target_group(TargetGroupArn=actual["arn"])
 
 
@@ -341,10 +341,10 @@ class Listener(Resource):
     # With HTTPS it redirects only once port 443 answers; without, 443 goes after it forwards.
     depends_on = (LOAD_BALANCER, TARGET_GROUP, HTTPS_LISTENER)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         return read_listener(ctx, HTTP_PORT)
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         https = ctx.settings.https
         return {
             "port": HTTP_PORT,
@@ -354,7 +354,7 @@ class Listener(Resource):
             "tags": tags.stack_tags(ctx.settings),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         ctx.aws.elbv2.create_listener(
             LoadBalancerArn=ctx.attr(LOAD_BALANCER, "arn"),
             Protocol="HTTP",
@@ -363,7 +363,7 @@ class Listener(Resource):
             Tags=tags.as_list(desired["tags"]),
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         fields = ("forward_to", "redirect", "protocol")
         if any(actual[field] != desired[field] for field in fields):
             ctx.aws.elbv2.modify_listener(
@@ -374,7 +374,7 @@ class Listener(Resource):
             )
         converge_elb_tags(ctx, actual, desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         ctx.aws.elbv2.delete_listener(ListenerArn=actual["arn"])
 
 
@@ -385,10 +385,10 @@ class HttpsListener(Resource):
     # AWS refuses a certificate that is not issued yet; ACM refuses to delete one in use.
     depends_on = (LOAD_BALANCER, TARGET_GROUP, CERTIFICATE, CERTIFICATE_VALIDATION)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         return read_listener(ctx, HTTPS_PORT)
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         if not ctx.settings.https:
             return None
         return {
@@ -400,7 +400,7 @@ class HttpsListener(Resource):
             "tags": tags.stack_tags(ctx.settings),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         ctx.aws.elbv2.create_listener(
             LoadBalancerArn=ctx.attr(LOAD_BALANCER, "arn"),
             Protocol="HTTPS",
@@ -411,7 +411,7 @@ class HttpsListener(Resource):
             Tags=tags.as_list(desired["tags"]),
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         fields = ("protocol", "ssl_policy", "certificate_arn", "forward_to")
         if any(actual[field] != desired[field] for field in fields):
             ctx.aws.elbv2.modify_listener(
@@ -424,7 +424,7 @@ class HttpsListener(Resource):
             )
         converge_elb_tags(ctx, actual, desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         ctx.aws.elbv2.delete_listener(ListenerArn=actual["arn"])
 
 

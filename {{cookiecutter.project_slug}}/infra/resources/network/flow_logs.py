@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from infra import tags
 from infra.aws import DeployError
-from infra.engine import Context, Resource
+from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import FLOW_LOG, FLOW_LOG_GROUP, FLOW_LOGS_ROLE, VPC
 from infra.resources.shared.iam import Role
 from infra.resources.shared.log_group import LogGroup
@@ -53,7 +53,7 @@ class FlowLog(Resource):
     address = FLOW_LOG
     depends_on = (VPC, FLOW_LOG_GROUP, FLOW_LOGS_ROLE)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         found = ctx.aws.ec2.describe_flow_logs(Filters=tags.ec2_filters(ctx.settings))["FlowLogs"]
         if not found:
             return None
@@ -69,7 +69,7 @@ class FlowLog(Resource):
             "_all_ids": [f["FlowLogId"] for f in found],
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         if not ctx.settings.vpc_flow_logs:
             return None
         return {
@@ -81,7 +81,7 @@ class FlowLog(Resource):
             "tags": tags.stack_tags(ctx.settings),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         result = ctx.aws.ec2.create_flow_logs(
             ResourceIds=[desired["vpc_id"]],
             ResourceType="VPC",
@@ -98,12 +98,12 @@ class FlowLog(Resource):
                 f"{error.get('Message')}); run apply again, or set vpc_flow_logs = false."
             )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         # A flow log cannot be modified: a new one replaces it (no traffic is lost for long).
         self.delete(ctx, actual)
         self.create(ctx, desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         ctx.aws.ec2.delete_flow_logs(FlowLogIds=actual.get("_all_ids") or [actual["id"]])
 
 

@@ -20,7 +20,7 @@ import re
 
 from infra import tags
 from infra.aws import DeployError, error_code, is_not_found, retry
-from infra.engine import Context, Resource
+from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import IGW, eip_address, gateway_address, subnet_address
 from infra.resources.shared.ec2 import ec2_tags, find_tagged, only_one, update_ec2_tags
 
@@ -80,7 +80,7 @@ class ElasticIp(Resource):
     def _name(self, ctx) -> str:
         return ctx.settings.name(f"nat-eip-{self.index + 1}")
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         name = self._name(ctx)
         address = find_tagged(ctx, ctx.aws.ec2.describe_addresses, "Addresses", "Elastic IP", name)
         if address is None:
@@ -92,12 +92,12 @@ class ElasticIp(Resource):
             "tags": ec2_tags(address, ctx, name),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         if not self.wanted:
             return None
         return {"domain": "vpc", "tags": tags.stack_tags(ctx.settings, self._name(ctx))}
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         try:
             ctx.aws.ec2.allocate_address(
                 Domain="vpc",
@@ -112,10 +112,10 @@ class ElasticIp(Resource):
                 'Service Quotas console, or use nat_gateway = "single" in stack.toml.'
             ) from None
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         update_ec2_tags(ctx, actual["id"], desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         def release() -> None:
             try:
                 ctx.aws.ec2.release_address(AllocationId=actual["id"])
@@ -152,7 +152,7 @@ class NatGateway(Resource):
     def _name(self, ctx) -> str:
         return ctx.settings.name(f"nat-{self.index + 1}")
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         name = self._name(ctx)
         found = _present_gateways(ctx, name)
         # One still being deleted, from before, does not count next to a new one.
@@ -170,7 +170,7 @@ class NatGateway(Resource):
             "tags": ec2_tags(gateway, ctx, name),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         if not self.wanted:
             return None
         return {
@@ -180,7 +180,7 @@ class NatGateway(Resource):
             "tags": tags.stack_tags(ctx.settings, self._name(ctx)),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         gateway_id = ctx.aws.ec2.create_nat_gateway(
             SubnetId=desired["subnet_id"],
             AllocationId=desired["allocation_id"],
@@ -189,7 +189,7 @@ class NatGateway(Resource):
         )["NatGateway"]["NatGatewayId"]
         self._wait_until_available(ctx, gateway_id)
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         if actual["state"] == "deleting":
             raise DeployError(
                 f"{self.address}: {actual['id']} is being deleted; run apply again once "
@@ -200,7 +200,7 @@ class NatGateway(Resource):
         if actual["tags"] != desired["tags"]:
             update_ec2_tags(ctx, actual["id"], desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         if actual["state"] != "deleting":
             try:
                 ctx.aws.ec2.delete_nat_gateway(NatGatewayId=actual["id"])

@@ -4,7 +4,7 @@ ones (local only, or a default route to a NAT gateway; see nat.py)."""
 from __future__ import annotations
 
 from infra import tags
-from infra.engine import UNKNOWN, Context, Resource
+from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import (
     IGW,
     PRIVATE_RT,
@@ -47,7 +47,7 @@ class RouteTable(Resource):
         self.wanted = wanted
         self.depends_on = (VPC, *subnets, *((gateway,) if gateway else ()), *after)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         name = ctx.settings.name(self.role)
         table = find_tagged(
             ctx, ctx.aws.ec2.describe_route_tables, "RouteTables", "route table", name
@@ -71,7 +71,7 @@ class RouteTable(Resource):
             "tags": ec2_tags(table, ctx, name),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         if not self.wanted:
             return None
         routes: tuple = ()
@@ -85,7 +85,7 @@ class RouteTable(Resource):
             "tags": tags.stack_tags(ctx.settings, ctx.settings.name(self.role)),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         table_id = ctx.aws.ec2.create_route_table(
             VpcId=desired["vpc_id"],
             TagSpecifications=tags.ec2_tag_specification("route-table", desired["tags"]),
@@ -96,7 +96,7 @@ class RouteTable(Resource):
             desired,
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         self._converge(ctx, actual, desired)
 
     def _converge(self, ctx, actual, desired):
@@ -120,7 +120,7 @@ class RouteTable(Resource):
         if actual["tags"] != desired["tags"]:
             update_ec2_tags(ctx, table_id, desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         # Read again: a subnet may have moved to another table since the plan read this one.
         tables = ctx.aws.ec2.describe_route_tables(RouteTableIds=[actual["id"]])["RouteTables"]
         for association in subnet_associations(tables[0] if tables else {}).values():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from infra import tags
 from infra.aws import delete_when_free
-from infra.engine import UNKNOWN, Context, Resource
+from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import VPC, group_address, rules_address
 from infra.resources.shared.ec2 import (
     ec2_tags,
@@ -78,7 +78,7 @@ class SecurityGroup(Resource):
         self.address = group_address(tier)
         self.depends_on = (VPC,)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         name = ctx.settings.name(f"{self.tier}-sg")
         group = find_tagged(
             ctx, ctx.aws.ec2.describe_security_groups, "SecurityGroups", "security group", name
@@ -93,7 +93,7 @@ class SecurityGroup(Resource):
             "_group": group,
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         name = ctx.settings.name(f"{self.tier}-sg")
         return {
             "name": name,
@@ -101,7 +101,7 @@ class SecurityGroup(Resource):
             "tags": tags.stack_tags(ctx.settings, name),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         ctx.aws.ec2.create_security_group(
             GroupName=desired["name"],
             Description=DESCRIPTIONS[self.tier],
@@ -109,10 +109,10 @@ class SecurityGroup(Resource):
             TagSpecifications=tags.ec2_tag_specification("security-group", desired["tags"]),
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         update_ec2_tags(ctx, actual["id"], desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         delete_when_free(lambda: ctx.aws.ec2.delete_security_group(GroupId=actual["id"]), ctx.sleep)
 
 
@@ -122,7 +122,7 @@ class SecurityGroupRules(Resource):
         self.address = rules_address(tier)
         self.depends_on = tuple(group_address(name) for name in TIERS)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         group = ctx.actual(group_address(self.tier))
         if group is None:
             return None
@@ -136,10 +136,10 @@ class SecurityGroupRules(Resource):
             "egress": normalized_rules(current.get("IpPermissionsEgress", [])),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         return desired_rules(ctx, self.tier)
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         group_id = ctx.attr(group_address(self.tier), "id")
         current = ctx.aws.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
         actual = {
@@ -149,7 +149,7 @@ class SecurityGroupRules(Resource):
         }
         self.update(ctx, actual, desired, [])
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         ec2, group_id = ctx.aws.ec2, actual["id"]
         for direction, authorize, revoke in (
             ("ingress", ec2.authorize_security_group_ingress, ec2.revoke_security_group_ingress),
@@ -167,11 +167,11 @@ class SecurityGroupRules(Resource):
                     IpPermissions=[permission(rule) for rule in sorted(present - wanted)],
                 )
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         # The groups refer to each other; AWS deletes none of them while a rule still does.
         self.update(ctx, actual, {"ingress": (), "egress": ()}, [])
 
-    def resource_id(self, actual):
+    def resource_id(self, actual: dict) -> str:
         return f"{actual['id']} rules"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infra import tags
 from infra.aws import DeployError, delete_when_free
-from infra.engine import Context, Resource
+from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import VPC, subnet_address
 from infra.resources.shared.ec2 import (
     ec2_tags,
@@ -71,7 +71,7 @@ class Subnet(Resource):
     def _name(self, ctx) -> str:
         return ctx.settings.name(f"{self.tier}-{self.index + 1}")
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         name = self._name(ctx)
         subnet = find_tagged(ctx, ctx.aws.ec2.describe_subnets, "Subnets", "subnet", name)
         if subnet is None:
@@ -85,7 +85,7 @@ class Subnet(Resource):
             "tags": ec2_tags(subnet, ctx, name),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         if not self.wanted:
             return None
         cidrs = (
@@ -102,7 +102,7 @@ class Subnet(Resource):
             "tags": tags.stack_tags(ctx.settings, self._name(ctx)),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         ctx.aws.ec2.create_subnet(
             VpcId=desired["vpc_id"],
             CidrBlock=desired["cidr_block"],
@@ -110,7 +110,7 @@ class Subnet(Resource):
             TagSpecifications=tags.ec2_tag_specification("subnet", desired["tags"]),
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         if actual["map_public_ip_on_launch"] != desired["map_public_ip_on_launch"]:
             ctx.aws.ec2.modify_subnet_attribute(
                 SubnetId=actual["id"],
@@ -119,7 +119,7 @@ class Subnet(Resource):
         if actual["tags"] != desired["tags"]:
             update_ec2_tags(ctx, actual["id"], desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         delete_when_free(lambda: ctx.aws.ec2.delete_subnet(SubnetId=actual["id"]), ctx.sleep)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infra import tags
 from infra.aws import DeployError, delete_when_free
-from infra.engine import UNKNOWN, Context, Resource
+from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import DEFAULT_SG, IGW, VPC
 from infra.resources.shared.ec2 import (
     ec2_tags,
@@ -24,7 +24,7 @@ class Vpc(Resource):
     immutable = ("cidr_block",)
     replace_blocked = REPLACE_NETWORK
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         name = ctx.settings.name("vpc")
         found = find_tagged(ctx, ctx.aws.ec2.describe_vpcs, "Vpcs", "VPC", name)
         if found is None:
@@ -43,7 +43,7 @@ class Vpc(Resource):
             "tags": ec2_tags(found, ctx, name),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         return {
             "cidr_block": ctx.settings.vpc_cidr,
             "enable_dns_support": True,
@@ -51,7 +51,7 @@ class Vpc(Resource):
             "tags": tags.stack_tags(ctx.settings, ctx.settings.name("vpc")),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         ec2 = ctx.aws.ec2
         vpc_id = ec2.create_vpc(
             CidrBlock=desired["cidr_block"],
@@ -71,12 +71,12 @@ class Vpc(Resource):
                     VpcId=vpc_id, **{attribute: {"Value": desired[key]}}
                 )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         self._set_dns(ctx, actual["id"], desired, actual)
         if actual["tags"] != desired["tags"]:
             update_ec2_tags(ctx, actual["id"], desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         delete_when_free(lambda: ctx.aws.ec2.delete_vpc(VpcId=actual["id"]), ctx.sleep)
 
 
@@ -110,7 +110,7 @@ class DefaultSecurityGroup(Resource):
         )["SecurityGroups"]
         return groups[0] if groups else None
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         group = self._group(ctx)
         if group is None:
             return None
@@ -122,14 +122,14 @@ class DefaultSecurityGroup(Resource):
             "tags": ec2_tags(group, ctx, name),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         return {
             "ingress": (),
             "egress": (),
             "tags": tags.stack_tags(ctx.settings, ctx.settings.name("default-sg")),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         group = self._group(ctx)
         if group is None:
             raise DeployError("The VPC has no default security group yet: run apply again.")
@@ -137,10 +137,10 @@ class DefaultSecurityGroup(Resource):
         update_ec2_tags(ctx, group["GroupId"], desired)
         revoke_all(ctx, group)
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         self.create(ctx, desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         """AWS deletes it with the VPC."""
 
 
@@ -148,7 +148,7 @@ class InternetGateway(Resource):
     address = IGW
     depends_on = (VPC,)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         name = ctx.settings.name("igw")
         gateway = find_tagged(
             ctx,
@@ -170,19 +170,19 @@ class InternetGateway(Resource):
             "tags": ec2_tags(gateway, ctx, name),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         return {
             "vpc_id": ctx.attr(VPC, "id"),
             "tags": tags.stack_tags(ctx.settings, ctx.settings.name("igw")),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         gateway_id = ctx.aws.ec2.create_internet_gateway(
             TagSpecifications=tags.ec2_tag_specification("internet-gateway", desired["tags"])
         )["InternetGateway"]["InternetGatewayId"]
         ctx.aws.ec2.attach_internet_gateway(InternetGatewayId=gateway_id, VpcId=desired["vpc_id"])
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         if actual["vpc_id"] != desired["vpc_id"]:
             if actual["vpc_id"]:
                 ctx.aws.ec2.detach_internet_gateway(
@@ -194,7 +194,7 @@ class InternetGateway(Resource):
         if actual["tags"] != desired["tags"]:
             update_ec2_tags(ctx, actual["id"], desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         if actual["vpc_id"]:
             delete_when_free(
                 lambda: ctx.aws.ec2.detach_internet_gateway(

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from infra import tags
 from infra.aws import is_not_found
-from infra.engine import UNKNOWN, Resource
+from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import ALARM_EMAIL, ALARM_TOPIC
 
 PENDING = "PendingConfirmation"
@@ -20,7 +20,7 @@ PENDING = "PendingConfirmation"
 class AlarmTopic(Resource):
     address = ALARM_TOPIC
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         sns, arn = ctx.aws.client("sns"), ctx.aws.arn("sns", ctx.settings.name("alarms"))
         try:
             listed = sns.list_tags_for_resource(ResourceArn=arn)["Tags"]
@@ -35,19 +35,19 @@ class AlarmTopic(Resource):
             "tags": tags.ours(tags.from_list(listed), tags.stack_tags(ctx.settings)),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         return {"name": ctx.settings.name("alarms"), "tags": tags.stack_tags(ctx.settings)}
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         # CreateTopic is idempotent for the same name and tags, so a retry cannot duplicate it.
         ctx.aws.client("sns").create_topic(Name=desired["name"], Tags=tags.as_list(desired["tags"]))
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         ctx.aws.client("sns").tag_resource(
             ResourceArn=actual["arn"], Tags=tags.as_list(desired["tags"])
         )
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         ctx.aws.client("sns").delete_topic(TopicArn=actual["arn"])
 
 
@@ -57,7 +57,7 @@ class AlarmEmailSubscription(Resource):
     address = ALARM_EMAIL
     depends_on = (ALARM_TOPIC,)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         topic_arn = ctx.attr(ALARM_TOPIC, "arn")
         if topic_arn is UNKNOWN:
             return None
@@ -76,22 +76,22 @@ class AlarmEmailSubscription(Resource):
             "protocol": "email",
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         if not ctx.settings.alarm_email:
             return None
         return {"endpoint": ctx.settings.alarm_email, "protocol": "email"}
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         ctx.aws.client("sns").subscribe(
             TopicArn=ctx.attr(ALARM_TOPIC, "arn"), Protocol="email", Endpoint=desired["endpoint"]
         )
         ctx.out(f"{self.address}: check {desired['endpoint']} for AWS's confirmation e-mail")
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         self.delete(ctx, actual)
         self.create(ctx, desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         if actual["id"] == PENDING:
             # AWS cannot delete an unconfirmed subscription; it lapses by itself after 3 days.
             ctx.out(f"{self.address}: unconfirmed, so AWS lets it lapse by itself")

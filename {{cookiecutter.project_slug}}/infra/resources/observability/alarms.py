@@ -7,7 +7,7 @@ page anyone. Thresholds come from `stack.toml`.
 from __future__ import annotations
 
 from infra import tags
-from infra.engine import UNKNOWN, Resource
+from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.observability.targets import AlarmTargets, watched
 from infra.resources.shared.addresses import (
     ALARM_ROLES,
@@ -190,7 +190,7 @@ class Alarm(Resource):
         self.role = role
         self.address = alarm_address(role)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         cloudwatch, name = ctx.aws.client("cloudwatch"), ctx.settings.name(self.role)
         found = cloudwatch.describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm"])
         if not found["MetricAlarms"]:
@@ -206,7 +206,7 @@ class Alarm(Resource):
             "tags": tags.ours(tags.from_list(listed), tags.stack_tags(ctx.settings)),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         targets = watched(ctx)
         topic = ctx.attr(ALARM_TOPIC, "arn")
         if targets is None or topic is UNKNOWN:
@@ -223,10 +223,10 @@ class Alarm(Resource):
             "tags": tags.stack_tags(ctx.settings),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         self._put(ctx, desired, tag=True)
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         if any(change.attribute != "tags" for change in changes):
             self._put(ctx, desired)
         if actual["tags"] != desired["tags"]:
@@ -244,7 +244,7 @@ class Alarm(Resource):
             arguments["Tags"] = tags.as_list(desired["tags"])
         ctx.aws.client("cloudwatch").put_metric_alarm(AlarmName=desired["name"], **arguments)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         ctx.aws.client("cloudwatch").delete_alarms(AlarmNames=[actual["name"]])
 
 

@@ -24,7 +24,7 @@ import botocore.exceptions
 
 from infra import tags
 from infra.aws import DENIED_CODES, error_code, is_not_found
-from infra.engine import Context, Resource
+from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import BUDGET
 
 # The actual spend, as the option promises. A FORECASTED 100 % would warn earlier, but a
@@ -110,7 +110,7 @@ def amount(value: str | None) -> int | float | None:
 class MonthlyBudget(Resource):
     address = BUDGET
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         budgets, account, name = ctx.aws.client("budgets"), ctx.aws.account_id, budget_name(ctx)
         off = ctx.settings.monthly_budget_usd is None
         try:
@@ -163,7 +163,7 @@ class MonthlyBudget(Resource):
             found[label(spec)] = (spec, sorted(addresses))
         return found
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         settings = ctx.settings
         if settings.monthly_budget_usd is None:
             return None
@@ -188,7 +188,7 @@ class MonthlyBudget(Resource):
             "CostTypes": COST_TYPES,
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         # One call with the notifications: a budget never exists without its e-mails.
         # CreateBudget refuses a second budget of the same name (DuplicateRecordException),
         # so a retried apply cannot make two.
@@ -208,7 +208,7 @@ class MonthlyBudget(Resource):
             "to apply it"
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         budgets, account = ctx.aws.client("budgets"), ctx.aws.account_id
         changed = {change.attribute for change in changes}
         if changed & set(BUDGET_FIELDS):
@@ -253,7 +253,7 @@ class MonthlyBudget(Resource):
                 budgets.delete_notification(**where, Notification=specs[key])
                 create(key)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         # Deleting a budget deletes its notifications and subscribers with it.
         ctx.aws.client("budgets").delete_budget(
             AccountId=ctx.aws.account_id, BudgetName=actual["name"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.aws import DeployError
-from infra.engine import UNKNOWN, Context, Resource
+from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.observability.targets import watched
 from infra.resources.shared.addresses import (
     ALARM_ADDRESSES,
@@ -254,7 +254,7 @@ class Dashboard(Resource):
     address = DASHBOARD
     depends_on = (AUTOSCALING_GROUP, APP_LOG_GROUP, *ALARM_ADDRESSES)
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         cloudwatch, name = ctx.aws.client("cloudwatch"), ctx.settings.name("dashboard")
         try:
             found = cloudwatch.get_dashboard(DashboardName=name)
@@ -262,12 +262,12 @@ class Dashboard(Resource):
             return None
         return {"id": name, "name": name, "body": json.loads(found["DashboardBody"])}
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         filled = values(ctx)
         body = UNKNOWN if filled is None else render(filled)
         return {"name": ctx.settings.name("dashboard"), "body": body}
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         problems = structure_problems(desired["body"])
         if problems:
             raise DeployError(
@@ -277,8 +277,8 @@ class Dashboard(Resource):
             DashboardName=desired["name"], DashboardBody=json.dumps(desired["body"])
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         self.create(ctx, desired)
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         ctx.aws.client("cloudwatch").delete_dashboards(DashboardNames=[actual["name"]])

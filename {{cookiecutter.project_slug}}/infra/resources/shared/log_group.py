@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from infra import tags
-from infra.engine import Resource
+from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import APP_LOG_GROUP
 from infra.resources.shared.names import log_group_name
 from infra.validation import StackSettings
@@ -25,7 +25,7 @@ class LogGroup(Resource):
         self.purpose = purpose
         self.wanted = wanted
 
-    def read(self, ctx):
+    def read(self, ctx: Context) -> dict | None:
         logs, name = ctx.aws.client("logs"), log_group_name(ctx, self.purpose)
         groups = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
         group = next((g for g in groups if g["logGroupName"] == name), None)
@@ -41,7 +41,7 @@ class LogGroup(Resource):
             "tags": tags.ours(listed, tags.stack_tags(ctx.settings)),
         }
 
-    def desired(self, ctx):
+    def desired(self, ctx: Context) -> dict | None:
         if not self.wanted(ctx.settings):
             return None
         return {
@@ -50,14 +50,14 @@ class LogGroup(Resource):
             "tags": tags.stack_tags(ctx.settings),
         }
 
-    def create(self, ctx, desired):
+    def create(self, ctx: Context, desired: dict) -> None:
         logs = ctx.aws.client("logs")
         logs.create_log_group(logGroupName=desired["name"], tags=desired["tags"])
         logs.put_retention_policy(
             logGroupName=desired["name"], retentionInDays=desired["retention_days"]
         )
 
-    def update(self, ctx, actual, desired, changes):
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         logs = ctx.aws.client("logs")
         if actual["retention_days"] != desired["retention_days"]:
             logs.put_retention_policy(
@@ -66,5 +66,5 @@ class LogGroup(Resource):
         if actual["tags"] != desired["tags"]:
             logs.tag_resource(resourceArn=actual["arn"], tags=desired["tags"])
 
-    def delete(self, ctx, actual):
+    def delete(self, ctx: Context, actual: dict) -> None:
         ctx.aws.client("logs").delete_log_group(logGroupName=actual["name"])
