@@ -93,15 +93,36 @@ class Context:
         self.state: dict[str, dict | None] = {}
         self._state_lock = threading.Lock()
         self._cache: dict[str, Any] = {}
-        self._cache_lock = threading.RLock()
+        self._cache_locks: dict[str, threading.Lock] = {}
+        self._cache_lock = threading.Lock()
+        self._listings: dict[str, Any] = {}
+        self._changing = False
         # In a thread of a parallel read: (address being read, addresses it may look at).
         self._reading = threading.local()
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """`compute()` once per run: for what a run does not change (the region's zones)."""
+        return self._once(self._cache, key, compute)
+
+    def listing(self, key: str, read: Callable[[], Any]) -> Any:
+        """One read shared by sibling resources (all the stack's subnets in one call), until
+        this run changes something; from then on every call reads AWS again."""
+        if self._changing:
+            return read()
+        return self._once(self._listings, key, read)
+
+    def changing(self) -> None:
+        """Called before the run's first change: shared listings are out of date from now."""
+        self._changing = True
+
+    def _once(self, store: dict[str, Any], key: str, compute: Callable[[], Any]) -> Any:
+        # One lock per key: threads wanting other keys are not held up by this AWS call.
         with self._cache_lock:
-            if key not in self._cache:
-                self._cache[key] = compute()
-            return self._cache[key]
+            lock = self._cache_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in store:
+                store[key] = compute()
+            return store[key]
 
     def attr(self, address: str, key: str) -> Any:
         """An attribute of another resource as it exists now, or UNKNOWN until it is created."""
@@ -477,6 +498,7 @@ def _apply_one(ctx: Context, action: Action) -> str:
         if actual is None:
             return NOOP
         ctx.out(f"{resource.address}: Destroying... [id={resource.resource_id(actual)}]")
+        ctx.changing()
         resource.delete(ctx, actual)
         ctx._store(resource.address, None)
         ctx.out(f"{resource.address}: Destruction complete after {_elapsed(started)}")
@@ -485,6 +507,7 @@ def _apply_one(ctx: Context, action: Action) -> str:
     if current.kind == CREATE:
         desired = resource.desired(ctx)
         ctx.out(f"{resource.address}: Creating...")
+        ctx.changing()
         resource.create(ctx, desired)
         actual = resource.read(ctx)
         ctx._store(resource.address, actual)
@@ -502,6 +525,7 @@ def _apply_one(ctx: Context, action: Action) -> str:
     if current.kind == UPDATE:
         actual = ctx.state[resource.address]
         ctx.out(f"{resource.address}: Modifying... [id={resource.resource_id(actual)}]")
+        ctx.changing()
         resource.update(ctx, actual, current.desired, current.changes)
         ctx._store(resource.address, resource.read(ctx))
         ctx.out(f"{resource.address}: Modifications complete after {_elapsed(started)}")

@@ -22,7 +22,13 @@ from infra import tags
 from infra.aws import DeployError, error_code, is_not_found, retry
 from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import IGW, eip_address, gateway_address, subnet_address
-from infra.resources.shared.ec2 import ec2_tags, find_tagged, only_one, update_ec2_tags
+from infra.resources.shared.ec2 import (
+    ec2_tags,
+    find_tagged,
+    only_one,
+    stack_listing,
+    update_ec2_tags,
+)
 
 # A gateway in these states is still there; deleted and failed ones linger in describe.
 PRESENT_STATES = ("pending", "available", "deleting")
@@ -53,11 +59,11 @@ def nat_indexes(ctx: Context) -> int:
     wanted ones, and any left from a setting with more of them, planned for deletion."""
 
     def read() -> int:
-        ec2, filters = ctx.aws.ec2, tags.ec2_filters(ctx.settings)
+        ec2 = ctx.aws.ec2
         items = [
             *_present_gateways(ctx),
-            *ec2.describe_addresses(Filters=filters)["Addresses"],
-            *ec2.describe_route_tables(Filters=filters)["RouteTables"],
+            *stack_listing(ctx, ec2.describe_addresses, "Addresses"),
+            *stack_listing(ctx, ec2.describe_route_tables, "RouteTables"),
         ]
         numbers = [0]
         for item in items:

@@ -14,6 +14,7 @@ from infra.resources.shared.ec2 import (
     ec2_tags,
     find_tagged,
     normalized_rules,
+    stack_listing,
     update_ec2_tags,
 )
 from infra.resources.shared.names import HTTP_PORT, HTTPS_PORT, POSTGRES_PORT
@@ -116,6 +117,19 @@ class SecurityGroup(Resource):
         delete_when_free(lambda: ctx.aws.ec2.delete_security_group(GroupId=actual["id"]), ctx.sleep)
 
 
+def _described(ctx: Context, group_id: str) -> dict:
+    """The group with its rules as they are now: from the plan's one listing of the stack's
+    groups while the run has changed nothing, else described again."""
+    ec2 = ctx.aws.ec2
+    listed = stack_listing(ctx, ec2.describe_security_groups, "SecurityGroups")
+    found = [group for group in listed if group["GroupId"] == group_id]
+    return (
+        found[0]
+        if found
+        else ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    )
+
+
 class SecurityGroupRules(Resource):
     def __init__(self, tier: str):
         self.tier = tier
@@ -127,7 +141,7 @@ class SecurityGroupRules(Resource):
         if group is None:
             return None
         # Re-read: the group object from before may predate rules written in this run.
-        current = ctx.aws.ec2.describe_security_groups(GroupIds=[group["id"]])["SecurityGroups"][0]
+        current = _described(ctx, group["id"])
         if not current.get("IpPermissions") and not current.get("IpPermissionsEgress"):
             return None  # a group without rules has none of ours yet
         return {

@@ -9,6 +9,8 @@ from infra.resources.shared.addresses import VPC, subnet_address
 from infra.resources.shared.ec2 import (
     ec2_tags,
     find_tagged,
+    name_tag,
+    stack_listing,
     update_ec2_tags,
 )
 
@@ -30,8 +32,8 @@ def existing_subnets(ctx: Context) -> dict[str, dict]:
     """The stack's subnets by Name tag, read once per run."""
 
     def read() -> dict[str, dict]:
-        subnets = ctx.aws.ec2.describe_subnets(Filters=tags.ec2_filters(ctx.settings))["Subnets"]
-        return {tags.from_list(s.get("Tags")).get("Name", ""): s for s in subnets}
+        subnets = stack_listing(ctx, ctx.aws.ec2.describe_subnets, "Subnets")
+        return {name_tag(subnet): subnet for subnet in subnets}
 
     return ctx.cached("existing_subnets", read)
 

@@ -192,10 +192,16 @@ class Alarm(Resource):
 
     def read(self, ctx: Context) -> dict | None:
         cloudwatch, name = ctx.aws.client("cloudwatch"), ctx.settings.name(self.role)
-        found = cloudwatch.describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm"])
-        if not found["MetricAlarms"]:
+        every_name = [ctx.settings.name(role) for role in ALARM_ROLES]
+        found = ctx.listing(  # the stack's alarms in one call (DescribeAlarms takes 100 names)
+            "alarms",
+            lambda: cloudwatch.describe_alarms(AlarmNames=every_name, AlarmTypes=["MetricAlarm"])[
+                "MetricAlarms"
+            ],
+        )
+        alarm = next((item for item in found if item["AlarmName"] == name), None)
+        if alarm is None:
             return None
-        alarm = found["MetricAlarms"][0]
         listed = cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"]
         attributes = {key: _comparable(key, alarm.get(key)) for key in COMPARED}
         return {

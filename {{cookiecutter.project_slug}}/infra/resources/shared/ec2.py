@@ -18,13 +18,20 @@ def only_one(items: list, kind: str, name: str) -> dict | None:
     return items[0] if items else None
 
 
-def find_tagged(ctx: Context, describe, key: str, kind: str, name: str) -> dict | None:
-    """The one resource `describe` lists with the stack's tags and Name `name`, or None.
+def stack_listing(ctx: Context, describe, key: str) -> list[dict]:
+    """Everything of one kind that carries the stack's tags: one call for all the siblings
+    of a plan (`describe` is an EC2 describe call, `key` the list in its answer)."""
+    return ctx.listing(key, lambda: describe(Filters=tags.ec2_filters(ctx.settings))[key])
 
-    `describe` is an EC2 describe call (`ec2.describe_subnets`) and `key` the list in its
-    answer (`Subnets`); `kind` names the resource in the error about a second one.
-    """
-    found = describe(Filters=tags.ec2_filters(ctx.settings, name))[key]
+
+def name_tag(item: dict) -> str:
+    return tags.from_list(item.get("Tags")).get("Name", "")
+
+
+def find_tagged(ctx: Context, describe, key: str, kind: str, name: str) -> dict | None:
+    """The one resource of the stack named `name` (its Name tag), or None; `kind` names it
+    in the error about a second one."""
+    found = [item for item in stack_listing(ctx, describe, key) if name_tag(item) == name]
     return only_one(found, kind, name)
 
 
