@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from devtools import processes
 from devtools.emulated_aws import NOT_EMULATED, without_account_only_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -30,26 +26,24 @@ STATE_FILE = STATE_DIR / "server.json"
 LOG_FILE = STATE_DIR / "server.log"
 HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30
+STOP_TIMEOUT_SECONDS = 5
 LOCAL_CONFIG = STATE_DIR / "stack.toml"
 
 GREEN, RED, RESET = "\x1b[32m", "\x1b[31m", "\x1b[0m"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 def endpoint(port: int) -> str:
     return f"http://{HOST}:{port}"
 
 
+def status_url(port: int) -> str:
+    return f"{endpoint(port)}/moto-api/"
+
+
 def answers(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"{endpoint(port)}/moto-api/", timeout=2):  # noqa: S310 - loopback
-            return True
-    except (urllib.error.URLError, OSError):
+        return processes.http_get(status_url(port), timeout=2)[0] == 200
+    except OSError:
         return False
 
 
@@ -87,7 +81,7 @@ def start() -> dict:
     if state is not None:
         return state
     STATE_DIR.mkdir(exist_ok=True)
-    port = free_port()
+    port = processes.free_port(HOST)
     with LOG_FILE.open("ab") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
             [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
@@ -98,12 +92,11 @@ def start() -> dict:
             start_new_session=True,
             cwd=STATE_DIR,
         )
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not answers(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit(f"{RED}moto_server did not start; see {LOG_FILE}{RESET}")
-        time.sleep(0.2)
+    try:
+        processes.wait_until_ready(process, status_url(port), START_TIMEOUT_SECONDS)
+    except processes.ServerFailed:
+        processes.stop(process, STOP_TIMEOUT_SECONDS)
+        raise SystemExit(f"{RED}moto_server did not start; see {LOG_FILE}{RESET}") from None
     state = {"pid": process.pid, "port": port}
     STATE_FILE.write_text(json.dumps(state), encoding="utf-8")
     seed_emulator(port)
@@ -162,13 +155,7 @@ def stop() -> bool:
         state = json.loads(STATE_FILE.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return False
-    try:
-        os.kill(state["pid"], signal.SIGTERM)
-        for _ in range(50):
-            os.kill(state["pid"], 0)
-            time.sleep(0.1)
-    except ProcessLookupError:
-        pass
+    processes.stop_pid(state["pid"], STOP_TIMEOUT_SECONDS)
     STATE_FILE.unlink(missing_ok=True)
     return True
 

@@ -8,24 +8,17 @@ stop, freeze or reconfigure the server need the embedded one and are skipped oth
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
 
+from devtools import processes
 from {{ cookiecutter.package_name }} import config, create_app
-from {{ cookiecutter.package_name }}.config import HEALTH_CHECK_PATH
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATABASE = "app_test"
 
 # Words that must never reach an HTTP client: they would mean an exception leaked.
@@ -158,77 +151,19 @@ def assert_no_internals() -> Callable[[str], None]:
 
 @pytest.fixture
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http_get(url: str, timeout: float = 10) -> tuple[int, str]:
-    """Status and body of a GET, error statuses included."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - local URL
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-class GunicornServer:
-    """gunicorn started the way the container starts it (gunicorn.conf.py), on 127.0.0.1."""
-
-    def __init__(self, database_url: str, port: int, log_path: Path, **env: str):
-        self.base_url = f"http://127.0.0.1:{port}"
-        self.log_path = log_path
-        environment = dict(os.environ, DATABASE_URL=database_url, PORT=str(port), **env)
-        with open(log_path, "w") as log_file:
-            self.process = subprocess.Popen(  # noqa: S603 - fixed command
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-                 "--bind", f"127.0.0.1:{port}"],
-                cwd=PROJECT_ROOT, env=environment, stdout=log_file, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    def wait_healthy(self, within: float = 20) -> None:
-        deadline = time.monotonic() + within
-        while True:
-            assert self.process.poll() is None, self.log_path.read_text()
-            try:
-                if http_get(self.base_url + HEALTH_CHECK_PATH, timeout=5)[0] == 200:
-                    return
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not become healthy"
-            time.sleep(0.2)
-
-    def worker_pids(self, expect: int | None = None) -> set[int]:
-        """The worker processes; with `expect`, waits (10 s at most) until that many run,
-        since gunicorn may answer from its first worker while the others still boot."""
-        import psutil  # a development dependency, like the embedded server
-
-        deadline = time.monotonic() + 10
-        while True:
-            pids = {child.pid for child in psutil.Process(self.process.pid).children()}
-            if expect is None or len(pids) == expect or time.monotonic() > deadline:
-                return pids
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+    return processes.free_port()
 
 
 @pytest.fixture
 def start_gunicorn(database_url: str, free_port: int, tmp_path: Path) -> Iterator[Callable]:
     """Start gunicorn on the test database and wait until it is healthy; stopped afterwards.
     Keyword arguments are extra environment variables (WEB_CONCURRENCY="2", ...)."""
-    servers: list[GunicornServer] = []
+    servers: list[processes.Gunicorn] = []
 
-    def start(**env: str) -> GunicornServer:
-        server = GunicornServer(database_url, free_port, tmp_path / "gunicorn.log", **env)
+    def start(**env: str) -> processes.Gunicorn:
+        log_path = tmp_path / "gunicorn.log"
+        server = processes.start_gunicorn(database_url, free_port, log_path, env=env)
         servers.append(server)
-        server.wait_healthy()
         return server
 
     yield start

@@ -9,9 +9,8 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import http_get
-
 from devtools.load_generator import run as generate_load
+from devtools.processes import http_get
 from {{ cookiecutter.package_name }}.config import HEALTH_CHECK_PATH
 from {{ cookiecutter.package_name }}.db import READ_SQL
 

@@ -6,8 +6,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import http_get
 
+from devtools.processes import http_get
 from {{ cookiecutter.package_name }}.config import HEALTH_CHECK_PATH
 
 
