@@ -14,7 +14,12 @@ from moto.iam.models import iam_backends
 from infra import aws
 from infra.aws import Aws
 from infra.engine import Context
-from infra.resources.ci.deploy_policy import INLINE_POLICY_LIMIT, stack_deploy_policy
+from infra.resources.ci.deploy_policy import (
+    MANAGED_POLICIES_PER_ROLE,
+    MANAGED_POLICY_LIMIT,
+    split,
+    stack_deploy_policy,
+)
 from infra.resources.shared.iam import canonical
 from infra.validation import StackSettings, validate
 
@@ -82,10 +87,24 @@ def deploy_role(aws_client, project) -> dict:
     return aws_client("iam").get_role(RoleName=project.settings.name("deploy-role"))["Role"]
 
 
+def deploy_documents(aws_client, project) -> list[dict]:
+    """The managed policies attached to the deploy role, as IAM returns them."""
+    iam = aws_client("iam")
+    attached = iam.list_attached_role_policies(RoleName=project.settings.name("deploy-role"))
+    documents = []
+    for item in attached["AttachedPolicies"]:
+        policy = iam.get_policy(PolicyArn=item["PolicyArn"])["Policy"]
+        version = iam.get_policy_version(
+            PolicyArn=item["PolicyArn"], VersionId=policy["DefaultVersionId"]
+        )
+        documents.append(version["PolicyVersion"]["Document"])
+    return documents
+
+
 def deploy_policy(aws_client, project) -> dict:
-    name = project.settings.name("deploy-role")
-    document = aws_client("iam").get_role_policy(RoleName=name, PolicyName=name)
-    return document["PolicyDocument"]
+    """Every statement of the deploy role, from all its managed policies."""
+    documents = deploy_documents(aws_client, project)
+    return {"Statement": [s for document in documents for s in document["Statement"]]}
 
 
 def statements(policy: dict) -> list[dict]:
@@ -240,12 +259,14 @@ def test_no_wildcard_action_and_pass_role_is_scoped(bootstrapped, project, aws_c
     assert sorted(pass_roles) == sorted(
         [settings.name("app-role"), settings.name("flow-logs-role")]
     )
-    for role, service in (("app-role", "ec2"), ("flow-logs-role", "vpc-flow-logs")):
+    # AddRoleToInstanceProfile passes the app role with no service named: IfExists.
+    for role, service, test in (
+        ("app-role", "ec2", "StringEqualsIfExists"),
+        ("flow-logs-role", "vpc-flow-logs", "StringEquals"),
+    ):
         statement = pass_roles[settings.name(role)]
         assert statement["Action"] == ["iam:PassRole"]
-        assert statement["Condition"] == {
-            "StringEquals": {"iam:PassedToService": f"{service}.amazonaws.com"}
-        }
+        assert statement["Condition"] == {test: {"iam:PassedToService": f"{service}.amazonaws.com"}}
     # Resource "*" only for reads AWS cannot scope, or with the stack's tags as a condition.
     for statement in statements(policy):
         if statement["Resource"] != "*":
@@ -267,7 +288,8 @@ def test_no_wildcard_action_and_pass_role_is_scoped(bootstrapped, project, aws_c
             resources = statement["Resource"]
             resources = [resources] if isinstance(resources, str) else resources
             assert all(settings.name("deploy-role") not in r for r in resources), statement
-    assert len(json.dumps(policy, separators=(",", ":"))) <= INLINE_POLICY_LIMIT
+    for document in deploy_documents(aws_client, project):
+        assert len(json.dumps(document, separators=(",", ":"))) <= MANAGED_POLICY_LIMIT
 
 
 def test_policy_allows_every_call_of_plan_apply_outputs_and_destroy(
@@ -364,12 +386,12 @@ def longest_valid_slug(settings: StackSettings) -> StackSettings:
 
 
 @pytest.mark.parametrize("stack", ["dev", "production"])
-def test_policy_of_the_longest_valid_names_with_every_option_fits_in_an_inline_policy(
+def test_policy_of_the_longest_valid_names_with_every_option_fits_the_roles_policies(
     moto, project, stack
 ):
-    """IAM allows 10,240 characters of inline policy per role; names and options are the
-    variable part. The longest names are those NAME_LIMITS lets through (the load balancer's
-    32 characters bind first), with the longest hosted zone id."""
+    """IAM allows 6,144 characters per managed policy and 10 managed policies per role;
+    names and options are the variable part. The longest names are those NAME_LIMITS lets
+    through (the load balancer's 32 characters bind first), with the longest hosted zone id."""
     settings = dataclasses.replace(
         project.settings,
         stack_name=stack,
@@ -383,5 +405,8 @@ def test_policy_of_the_longest_valid_names_with_every_option_fits_in_an_inline_p
     longest = longest_valid_slug(settings)
     assert len(longest.name("alb")) == 32
     ctx = Context(longest, Aws(longest.aws_region))
-    size = len(canonical(stack_deploy_policy(ctx)))
-    assert size <= INLINE_POLICY_LIMIT
+    documents = split(stack_deploy_policy(ctx))
+    assert len(documents) <= MANAGED_POLICIES_PER_ROLE
+    assert all(len(document) <= MANAGED_POLICY_LIMIT for document in documents)
+    merged = [s for document in documents for s in json.loads(document)["Statement"]]
+    assert merged == json.loads(canonical(stack_deploy_policy(ctx)))["Statement"]

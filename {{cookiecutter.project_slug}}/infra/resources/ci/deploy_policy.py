@@ -10,7 +10,10 @@ from infra.lock import parameter_name
 from infra.resources.shared.names import deploy_role_name, log_group_name
 
 # Inline policies of one role may hold 10,240 characters in all (whitespace not counted).
-INLINE_POLICY_LIMIT = 10240
+# A managed policy holds 6,144 characters (whitespace not counted); a role takes 10 of them
+# unless the account's quota was raised (IAM User Guide, "IAM and AWS STS quotas").
+MANAGED_POLICY_LIMIT = 6144
+MANAGED_POLICIES_PER_ROLE = 10
 
 
 # EC2 ids are unknown before apply: creates must carry the stack's tags, and every later
@@ -100,6 +103,13 @@ UNSCOPED_READS = [
     "logs:DescribeLogGroups",
     "rds:DescribeDBParameterGroups",
     "rds:DescribeOrderableDBInstanceOptions",
+]
+
+
+SERVICE_LINKED_ROLE_SERVICES = [
+    "autoscaling.amazonaws.com",
+    "elasticloadbalancing.amazonaws.com",
+    "rds.amazonaws.com",
 ]
 
 
@@ -224,11 +234,31 @@ def stack_deploy_policy(ctx: Context) -> dict:
                     arn("iam", f"instance-profile/{name('app-profile')}", ""),
                 ],
             ),
+            # AddRoleToInstanceProfile also needs iam:PassRole on the role, a request without
+            # iam:PassedToService (IAM API Reference, AddRoleToInstanceProfile): IfExists.
             _statement(
                 "PassOnlyTheInstanceRoleToEc2",
                 ["iam:PassRole"],
                 instance_role,
-                {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+                {"StringEqualsIfExists": {"iam:PassedToService": "ec2.amazonaws.com"}},
+            ),
+            # In an account that has never had a load balancer, an Auto Scaling group or an
+            # RDS instance, the first create makes the service's service-linked role, with
+            # the caller's rights (each service's guide, "Using service-linked roles").
+            _statement(
+                "ServiceLinkedRolesOfTheStacksServices",
+                ["iam:CreateServiceLinkedRole"],
+                arn("iam", "role/aws-service-role/*", ""),
+                {"StringEquals": {"iam:AWSServiceName": SERVICE_LINKED_ROLE_SERVICES}},
+            ),
+            # CreateDBInstance with ManageMasterUserPassword describes the secret's KMS key,
+            # here the aws/secretsmanager key (RDS User Guide, "Permissions required for
+            # Secrets Manager integration").
+            _statement(
+                "DescribeTheSecretsManagerKey",
+                ["kms:DescribeKey"],
+                arn("kms", "key/*"),
+                {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/aws/secretsmanager"}},
             ),
             _statement(
                 "PassOnlyTheFlowLogsRoleToFlowLogs",
@@ -331,16 +361,24 @@ def stack_deploy_policy(ctx: Context) -> dict:
                     arn("rds", "og:default:postgres-*"),
                 ],
             ),
-            # RDS keeps the master password in a secret it creates (rds!db-...) for the caller.
+            # RDS keeps the master password in a secret it creates (rds!db-...) for the caller
+            # and tags with the instance's ARN: only this database's secret, through RDS.
             _statement(
-                "DatabasePasswordSecret",
+                "ThisDatabasesPasswordSecret",
                 [
                     "secretsmanager:CreateSecret",
                     "secretsmanager:DeleteSecret",
                     "secretsmanager:RotateSecret",
                     "secretsmanager:TagResource",
                 ],
-                arn("secretsmanager", "secret:rds!*"),
+                arn("secretsmanager", "secret:rds!db-*"),
+                {
+                    "ForAnyValue:StringEquals": {"aws:CalledVia": "rds.amazonaws.com"},
+                    "StringEqualsIfExists": {
+                        f"aws:{kind}/aws:rds:primaryDBInstanceArn": arn("rds", f"db:{name('db')}")
+                        for kind in ("RequestTag", "ResourceTag")
+                    },
+                },
             ),
             # destroy says whether this role is kept; it reads nothing else of IAM's.
             _statement(
@@ -481,6 +519,25 @@ def _https_statements(ctx: Context) -> list[dict]:
             )
         )
     return statements
+
+
+def split(policy: dict) -> list[str]:
+    """The policy as canonical documents of at most MANAGED_POLICY_LIMIT characters each,
+    its statements in order."""
+    documents: list[list[dict]] = [[]]
+    for statement in policy["Statement"]:
+        candidate = [*documents[-1], statement]
+        if documents[-1] and len(_document(candidate)) > MANAGED_POLICY_LIMIT:
+            documents.append([statement])
+        else:
+            documents[-1] = candidate
+    return [_document(statements) for statements in documents]
+
+
+def _document(statements: list[dict]) -> str:
+    return json.dumps(
+        {"Version": "2012-10-17", "Statement": statements}, sort_keys=True, separators=(",", ":")
+    )
 
 
 def digest(document: str) -> str:

@@ -93,4 +93,4 @@ ALARM_ADDRESSES = tuple(alarm_address(role) for role in ALARM_ROLES)
 # CI: made by `bootstrap-ci`, not by apply
 GITHUB_PROVIDER = "aws_iam_openid_connect_provider.github"
 DEPLOY_ROLE = "aws_iam_role.deploy"
-DEPLOY_POLICY = "aws_iam_role_policy.deploy"
+DEPLOY_POLICY = "aws_iam_policy.deploy"
