@@ -5,14 +5,17 @@ template's own CI. They pass GitHub's workflow schema and zizmor with no finding
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
 from helpers import TEMPLATE_ROOT, bake_ok
+from packaging.requirements import Requirement
 from variants import VARIANTS
 
 TOOLS = Path(sys.executable).parent
@@ -30,6 +33,21 @@ PINNED_USES = re.compile(
     r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$"
 )
 GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+# The jobs that can get AWS credentials, and all that they may install: the deploy tool's
+# dependencies (boto3 and what it needs), from a hash-locked file, never the dev tools.
+CREDENTIAL_JOBS = [("deploy.yml", "deploy"), ("destroy.yml", "destroy")]
+DEPLOY_REQUIREMENTS = "requirements-deploy.txt"
+DEPLOY_PACKAGES = {
+    "boto3",
+    "botocore",
+    "jmespath",
+    "python-dateutil",
+    "s3transfer",
+    "six",
+    "urllib3",
+}
+DEPLOY_INSTALL_FLAGS = {"--require-hashes", "--no-deps", "--only-binary=:all:"}
+HASHED_PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)((?: --hash=sha256:[0-9a-f]{64})+)")
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +213,166 @@ def test_only_the_deploy_and_destroy_jobs_can_get_an_oidc_token(default_project,
             if writes:
                 with_token.add((path.name, job_id))
     assert with_token == {("deploy.yml", "deploy"), ("destroy.yml", "destroy")}
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def shell_lines(script: str) -> list[str]:
+    """A `run:` script's lines, with backslash continuations joined and comments left out."""
+    lines = script.replace("\\\n", " ").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def project_pins(project: Path, name: str = "requirements-dev.txt") -> dict[str, str]:
+    """`package: version` for every `==` pin of a requirements file and the files it includes."""
+    pins = {}
+    for line in (project / name).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            pins |= project_pins(project, line.removeprefix("-r ").strip())
+        elif "==" in line:
+            package, version = line.split("==")
+            pins[canonical(package.split("[")[0])] = version.strip()
+    return pins
+
+
+def deploy_requirements(project: Path) -> dict[str, tuple[str, list[str]]]:
+    """`package: (version, sha256 hashes)` for each entry of requirements-deploy.txt."""
+    entries = {}
+    # Every line that is not a comment is a pin with its hashes: no option can send pip to
+    # another index or a local folder, or pull in another file.
+    for line in shell_lines((project / DEPLOY_REQUIREMENTS).read_text()):
+        line = " ".join(line.split())
+        match = HASHED_PIN.fullmatch(line)
+        assert match, f"{DEPLOY_REQUIREMENTS}: not an exact pin with sha256 hashes: {line}"
+        package = canonical(match[1])
+        assert package not in entries, f"{DEPLOY_REQUIREMENTS}: {package} twice"
+        entries[package] = (match[2], re.findall(r"sha256:([0-9a-f]{64})", match[3]))
+    return entries
+
+
+def test_jobs_with_aws_credentials_install_only_the_hash_locked_deploy_requirements(
+    default_project, arm_project
+):
+    for project in (default_project, arm_project):
+        for name, job_id in CREDENTIAL_JOBS:
+            steps = load(project / ".github" / "workflows" / name)["jobs"][job_id]["steps"]
+            where = f"{project.name}/{name}: {job_id}"
+            lines = [line for step in steps for line in shell_lines(step.get("run", ""))]
+            for line in lines:
+                # No make target (`make install` brings every dev tool), no dev requirements.
+                assert not re.search(r"(^|[;&|(]\s*)make\b", line), f"{where}: {line}"
+                assert "requirements-dev" not in line, f"{where}: {line}"
+            installs = [line for line in lines if re.search(r"\bpip3?\b.*\binstall\b", line)]
+            assert len(installs) == 1, f"{where}: one pip install, not {installs}"
+            command = shlex.split(installs[0])
+            # The fresh venv's own pip; nothing but the hash-locked file, nothing built from source.
+            assert command[:4] == [".venv/bin/python", "-m", "pip", "install"], where
+            options = set(command[4:])
+            assert options >= DEPLOY_INSTALL_FLAGS, f"{where}: {installs[0]}"
+            assert command[command.index("-r") + 1] == DEPLOY_REQUIREMENTS, where
+            allowed = {*DEPLOY_INSTALL_FLAGS, "-r", DEPLOY_REQUIREMENTS}
+            allowed |= {"--disable-pip-version-check", "--no-input"}
+            assert options <= allowed, f"{where}: review these pip options: {options - allowed}"
+            install_step = next(
+                index
+                for index, step in enumerate(steps)
+                if installs[0] in shell_lines(step.get("run", ""))
+            )
+            assert "python -m venv .venv" in shell_lines(steps[install_step]["run"]), where
+            credentials = next(
+                index
+                for index, step in enumerate(steps)
+                if step.get("uses", "").startswith("aws-actions/configure-aws-credentials@")
+            )
+            assert install_step < credentials, f"{where}: install before there are credentials"
+            # The deploy tool runs with that venv's Python and no other.
+            infra_calls = [
+                line for line in lines if "-m infra" in line and not line.startswith("echo ")
+            ]
+            assert infra_calls, where
+            for line in infra_calls:
+                assert re.search(r"(^|[\s(!])\.venv/bin/python -m infra ", line), f"{where}: {line}"
+    destroy = step_named(default_project / ".github" / "workflows" / "destroy.yml", "Destroy the")
+    assert destroy["run"] == '.venv/bin/python -m infra destroy --auto-approve --stack "$STACK"'
+
+
+def test_the_deploy_requirements_are_hash_locked_at_the_projects_pins(default_project):
+    entries = deploy_requirements(default_project)
+    assert set(entries) == DEPLOY_PACKAGES
+    pins = project_pins(default_project)
+    runtime = project_pins(default_project, "requirements.txt")
+    for package, (version, hashes) in entries.items():
+        assert version == pins[package] == runtime[package], package
+        assert hashes and len(set(hashes)) == len(hashes), package
+
+
+def test_the_deploy_requirements_are_exactly_what_boto3_needs(default_project):
+    """boto3's dependencies, followed through the installed metadata of these same versions."""
+    entries = deploy_requirements(default_project)
+    for package, (version, _) in entries.items():
+        assert metadata.version(package) == version, f"{package}: the template's venv is stale"
+    needed, todo = set(), ["boto3"]
+    while todo:
+        package = canonical(todo.pop())
+        if package not in needed:
+            needed.add(package)
+            for spec in metadata.requires(package) or []:
+                requirement = Requirement(spec)
+                if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                    todo.append(requirement.name)
+    assert needed == set(entries) == DEPLOY_PACKAGES
+
+
+# Imports every module of the deploy tool, then runs `python -m infra --help`, with the stdlib
+# and the deploy requirements' own modules importable and nothing else.
+ONLY_THE_DEPLOY_PACKAGES = """
+import importlib, importlib.abc, importlib.machinery, pkgutil, runpy, sys, sysconfig
+site_packages = sysconfig.get_paths()["purelib"]
+allowed = set(sys.argv[1].split(","))
+
+class OnlyTheDeployPackages(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if "." in name or name in allowed:
+            return None  # a submodule of a module already let in, or one of the deploy packages
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        places = [spec.origin or "", *(spec.submodule_search_locations or [])] if spec else []
+        if any(place.startswith(site_packages) for place in places):
+            raise ModuleNotFoundError(f"{name} is not in requirements-deploy.txt", name=name)
+
+sys.meta_path.insert(0, OnlyTheDeployPackages())
+sys.path.append(site_packages)
+import infra
+for module in pkgutil.walk_packages(infra.__path__, "infra."):
+    if module.name != "infra.__main__":
+        importlib.import_module(module.name)
+sys.argv = ["infra", "--help"]
+runpy.run_module("infra", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_the_deploy_tool_needs_nothing_but_the_deploy_requirements(default_project):
+    modules = {
+        top
+        for top, distributions in metadata.packages_distributions().items()
+        if {canonical(distribution) for distribution in distributions} & DEPLOY_PACKAGES
+    }
+    assert {"boto3", "botocore", "dateutil", "jmespath", "s3transfer", "six", "urllib3"} <= modules
+    result = subprocess.run(
+        # -S: no site-packages and no .pth files; the script adds site-packages itself, behind
+        # a finder that refuses every module there that requirements-deploy.txt does not install.
+        [sys.executable, "-S", "-c", ONLY_THE_DEPLOY_PACKAGES, ",".join(sorted(modules))],
+        cwd=default_project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={key: value for key, value in os.environ.items() if key != "PYTHONPATH"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("usage: python -m infra"), result.stdout
 
 
 def test_every_action_is_pinned_by_sha_and_has_one_pin(default_project, arm_project):
