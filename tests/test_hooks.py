@@ -35,6 +35,12 @@ INVALID_ANSWERS = [
     ("package_name", "class", "keyword"),
     ("package_name", "infra", "a name the project uses"),
     ("github_repository", "no-slash-here", "OWNER/NAME"),
+    ("github_repository", "octo--org/x", "single hyphens"),
+    ("github_repository", "octo-/x", "not starting or ending with a hyphen"),
+    ("github_repository", "-octo/x", "not starting or ending with a hyphen"),
+    ("github_repository", "octo/..", "GitHub refuses '.' and '..'"),
+    ("github_repository", "octo/.", "GitHub refuses '.' and '..'"),
+    ("github_repository", "a" * 40 + "/x", "GitHub allows at most 39"),
     ("stack_name", "Production", "lowercase"),
     ("stack_name", "averyverylongstack", "1 to 10"),
     ("aws_region", "mars-north-1x", "not an AWS region"),
@@ -120,6 +126,15 @@ def test_an_invalid_answer_is_refused_with_a_clear_message(
     assert "for example:" in output
     assert "Traceback" not in output
     assert list(output_dir.iterdir()) == [], "a refused bake left a folder behind"
+
+
+@pytest.mark.parametrize(
+    "repository", ["octo-org/visit-counter", "O-2/.github", "a" * 39 + "/" + "b" * 100]
+)
+def test_a_real_github_repository_is_accepted(tmp_path, repository):
+    """The same rule bootstrap-ci applies to --github-repo: GitHub's own."""
+    project = bake_into(tmp_path / "output", github_repository=repository)
+    assert f"bootstrap-ci --github-repo {repository}" in (project / "README.md").read_text()
 
 
 def test_all_problems_are_reported_at_once(cookies, capfd):

@@ -28,6 +28,10 @@ REMOVED_ENVIRONMENT = (
     "AWS_ROLE_ARN",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
     "IMAGE_TAG",
+    # bootstrap-ci would use these to reach GitHub's API.
+    "GH_TOKEN",
+    "GITHUB_TOKEN",
+    "GITHUB_API_URL",
 )
 # Settings that need something only your real account has. A deploy to the emulator
 # (`make deploy-local`, the deploy benchmark) leaves them out of its copy of stack.toml.

@@ -261,6 +261,9 @@ def cmd_outputs(args, settings: StackSettings, out: Printer) -> int:
 
 
 def cmd_bootstrap_ci(args, settings: StackSettings, out: Printer) -> int:
+    from infra.aws import DeployError
+    from infra.resources.ci import github_environment
+
     repository = None if args.remove else github.check_github_repo(args.github_repo)
     ctx = context(args, settings, out)
     checks.check_region(ctx.aws)
@@ -288,6 +291,20 @@ def cmd_bootstrap_ci(args, settings: StackSettings, out: Printer) -> int:
             )
             return 0
     for line in instructions.instructions(ctx, repository):
+        out(line)
+    out("")
+    stack, credentials = settings.stack_name, github_environment.token()
+    if credentials is None:
+        for line in instructions.branch_rule_commands(repository, stack):
+            out(line)
+        return 0
+    try:
+        rule = github_environment.restrict_to_default_branch(repository, stack, credentials)
+    except DeployError:
+        for line in instructions.branch_rule_commands(repository, stack, failed=True):
+            out(line)
+        raise
+    for line in instructions.branch_rule_set(repository, stack, rule):
         out(line)
     return 0
 

@@ -167,7 +167,13 @@ SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 STACK = re.compile(r"[a-z][a-z0-9]{0,9}")
 PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
 REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[1-9]")
-GITHUB_REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+# GitHub's rules for OWNER/NAME, as its sign-up and new-repository forms enforce them: an
+# owner (user or organization) is 1 to 39 letters, digits and single hyphens, neither first
+# nor last; a repository name is 1 to 100 letters, digits, ".", "_" and "-", but not "." or "..".
+GITHUB_OWNER = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
+GITHUB_OWNER_MAX = 39
+GITHUB_NAME = re.compile(r"[A-Za-z0-9._-]+")
+GITHUB_NAME_MAX = 100
 INSTANCE_TYPE = re.compile(
     r"[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.(nano|micro|small|medium|large|[0-9]*xlarge|metal(-[0-9]+xl)?)"
 )
@@ -187,6 +193,30 @@ SUCCESS_CODES = re.compile(r"[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*")
 def resource_name(project_slug: str, stack_name: str, role: str) -> str:
     """`<project>-<stack>-<role>`, the name every AWS resource of the stack gets."""
     return f"{project_slug}-{stack_name}-{role}"
+
+
+def github_repository_problem(value: str) -> str | None:
+    """What is wrong with `value` as a GitHub repository `OWNER/NAME`, or None if nothing.
+
+    The one rule for it: the template's `github_repository` answer and
+    `bootstrap-ci --github-repo` both use it."""
+    owner, slash, name = value.partition("/")
+    if not (owner and slash and name) or "/" in name:
+        return "must be OWNER/NAME as on GitHub: an owner, one slash, a repository name"
+    if len(owner) > GITHUB_OWNER_MAX:
+        return f"the owner is {len(owner)} characters long; GitHub allows at most 39"
+    if not GITHUB_OWNER.fullmatch(owner):
+        return (
+            f"the owner {owner!r} must be letters, digits and single hyphens, "
+            "not starting or ending with a hyphen"
+        )
+    if len(name) > GITHUB_NAME_MAX:
+        return f"the name is {len(name)} characters long; GitHub allows at most 100"
+    if not GITHUB_NAME.fullmatch(name):
+        return f"the name {name!r} may hold only letters, digits, '.', '_' and '-'"
+    if name in (".", ".."):
+        return f"the name {name!r} is not allowed: GitHub refuses '.' and '..'"
+    return None
 
 
 def as_list(value: Any) -> list[str]:
@@ -321,13 +351,13 @@ def _check_template_texts(check: _Checker) -> None:
     if "author_name" in check.raw:
         check.text("author_name", None, "", "Ada Lovelace", max_length=100)
     if "github_repository" in check.raw:
-        check.text(
-            "github_repository",
-            GITHUB_REPOSITORY,
-            "must be OWNER/NAME as on GitHub",
-            "octocat/visit-counter",
-            max_length=140,
+        found = len(check.problems)
+        repository = check.text(
+            "github_repository", None, "", "octocat/visit-counter", max_length=140
         )
+        problem = github_repository_problem(repository)
+        if len(check.problems) == found and problem is not None:
+            check.fail("github_repository", problem, "octocat/visit-counter")
     if "package_name" in check.raw:
         name = check.text(
             "package_name",

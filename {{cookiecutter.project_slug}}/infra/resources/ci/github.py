@@ -1,13 +1,13 @@
 """GitHub Actions as an AWS identity: its OIDC provider, the trust policy of one repository's
-environment, and the rule for `OWNER/NAME`."""
+environment, and `--github-repo` checked by the one `OWNER/NAME` rule (infra/validation.py)."""
 
 from __future__ import annotations
 
 import json
-import re
 
 from infra.aws import DeployError
 from infra.engine import Context
+from infra.validation import github_repository_problem
 
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 
@@ -22,17 +22,12 @@ GITHUB_THUMBPRINTS = [
 ]
 
 
-# owner: letters, digits and single hyphens, at most 39; name: letters, digits, . _ -
-GITHUB_REPO = re.compile(
-    r"(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38})/(?P<name>[A-Za-z0-9._-]{1,100})"
-)
-
-
 def check_github_repo(value: str) -> str:
-    match = GITHUB_REPO.fullmatch(value or "")
-    if match is None or match.group("name") in (".", ".."):
+    """`value` if it is a GitHub repository OWNER/NAME, by the template's own rule."""
+    problem = github_repository_problem(value or "")
+    if problem is not None:
         raise DeployError(
-            f"--github-repo {value!r} is not a GitHub repository: give it as OWNER/NAME, "
+            f"--github-repo {value!r}: {problem}; give it as OWNER/NAME, "
             "for example --github-repo octo-org/visit-counter."
         )
     return value
