@@ -433,12 +433,14 @@ def test_every_taggable_resource_carries_the_stack_tags(stack):
 
     ec2, vpc_id = stack.ec2, stack.vpc()["VpcId"]
     by_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    ours = {"Name": "group-name", "Values": [s.name(f"{tier}-sg") for tier in ("alb", "app", "db")]}
     items = (
         ec2.describe_subnets(Filters=by_vpc)["Subnets"]
         + ec2.describe_route_tables(
             Filters=by_vpc + [{"Name": "association.main", "Values": ["false"]}]
         )["RouteTables"]
-        + ec2.describe_security_groups(Filters=by_vpc)["SecurityGroups"]
+        # Not the VPC's default group: AWS's, untagged (the deploy role tags on create only).
+        + ec2.describe_security_groups(Filters=[*by_vpc, ours])["SecurityGroups"]
         + ec2.describe_internet_gateways(
             Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}]
         )["InternetGateways"]

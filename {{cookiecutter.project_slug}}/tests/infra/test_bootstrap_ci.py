@@ -7,7 +7,7 @@ import dataclasses
 import json
 
 import pytest
-from helpers import HOSTED_ZONE_ID, remaining
+from helpers import REPO, SWITCHES_ON, VALUES_SET, remaining
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import iam_backends
 
@@ -23,7 +23,6 @@ from infra.resources.ci.deploy_policy import (
 from infra.resources.shared.iam import canonical
 from infra.validation import StackSettings, validate
 
-REPO = "octo-org/visit-counter"
 PROVIDER_URL = "token.actions.githubusercontent.com"
 # The IAM service prefix of each boto3 service the deploy tool calls.
 IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
@@ -56,16 +55,6 @@ IAM_ACTION = {
             "DescribeSubscribersForNotification",
         )
     },
-}
-# Options that add resources: the policy must allow their calls too.
-OPTIONS = ("vpc_flow_logs", "alb_access_logs")
-# Options with a value (and what they need), as TOML.
-VALUED_OPTIONS = {
-    "monthly_budget_usd": "25",
-    "alarm_email": '"you@example.com"',
-    "domain_name": '"app.example.com"',
-    "hosted_zone_id": f'"{HOSTED_ZONE_ID}"',  # the hosted_zone fixture's
-    "nat_gateway": '"per_az"',
 }
 # Looked for while its option is off although the policy has no room to allow it: the tool
 # takes AWS's refusal for "none there" (infra/resources/observability/budget.py).
@@ -303,10 +292,10 @@ def test_policy_allows_every_call_of_plan_apply_outputs_and_destroy(
     acm_validates,
     aws_client,
 ):
-    for option in OPTIONS:
+    for option in SWITCHES_ON:
         with contextlib.suppress(KeyError):  # an option this project does not have
             project.set(option, "true")
-    for option, value in VALUED_OPTIONS.items():
+    for option, value in VALUES_SET.items():
         project.set(option, value)
     # Some statements follow the options: bootstrap-ci again, as the user would.
     assert infra("bootstrap-ci", "--github-repo", REPO).code == 0
@@ -395,7 +384,7 @@ def test_policy_of_the_longest_valid_names_with_every_option_fits_the_roles_poli
     settings = dataclasses.replace(
         project.settings,
         stack_name=stack,
-        **dict.fromkeys(OPTIONS, True),
+        **dict.fromkeys(SWITCHES_ON, True),
         monthly_budget_usd=25,
         alarm_email="you@example.com",
         domain_name="app.example.com",

@@ -18,6 +18,7 @@ from infra.resources.shared.addresses import (
     INSTANCE_ROLE,
     SECRET_POLICY,
 )
+from infra.resources.shared.boundary import ECR_PULL_ACTIONS, SESSION_MANAGER_ACTIONS
 from infra.resources.shared.iam import Role, canonical, require_ours
 from infra.resources.shared.names import log_group_name
 
@@ -31,20 +32,6 @@ EC2_TRUST = {
         }
     ],
 }
-
-# What the AWS documentation lists as the minimum for Session Manager on an instance.
-SESSION_MANAGER_ACTIONS = [
-    "ssm:UpdateInstanceInformation",
-    "ssmmessages:CreateControlChannel",
-    "ssmmessages:CreateDataChannel",
-    "ssmmessages:OpenControlChannel",
-    "ssmmessages:OpenDataChannel",
-]
-ECR_PULL_ACTIONS = [
-    "ecr:BatchCheckLayerAvailability",
-    "ecr:BatchGetImage",
-    "ecr:GetDownloadUrlForLayer",
-]
 
 
 def app_policy(ctx: Context) -> dict:
@@ -205,5 +192,6 @@ def resources() -> list[Resource]:
         lambda ctx: ctx.settings.name("app-role"),
         lambda _ctx: EC2_TRUST,
         "App instances of the stack",
+        bounded=True,
     )
     return [role, RolePolicy("app"), RolePolicy("db-secret", (DB_INSTANCE,)), InstanceProfile()]

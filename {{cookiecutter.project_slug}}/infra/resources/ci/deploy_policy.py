@@ -7,6 +7,8 @@ import json
 
 from infra.engine import Context
 from infra.lock import parameter_name
+from infra.resources.shared.addresses import ALARM_ROLES
+from infra.resources.shared.boundary import boundary_arn
 from infra.resources.shared.names import deploy_role_name, log_group_name
 
 # Inline policies of one role may hold 10,240 characters in all (whitespace not counted).
@@ -151,15 +153,42 @@ def stack_deploy_policy(ctx: Context) -> dict:
     flow_logs_role = arn("iam", f"role/{name('flow-logs-role')}", "")
     bucket = f"arn:{partition}:s3:::{name('alb-logs')}-{account}"
     nat = settings.nat_gateway != "none"
+    creates = [*EC2_CREATE_ACTIONS, *(NAT_CREATE_ACTIONS if nat else [])]
     return {
         "Version": "2012-10-17",
         "Statement": [
             _statement("ReadWhatAwsDoesNotScope", UNSCOPED_READS, "*"),
             _statement(
                 "CreateNetworkAndTemplateWithStackTags",
-                [*EC2_CREATE_ACTIONS, "ec2:CreateTags", *(NAT_CREATE_ACTIONS if nat else [])],
+                creates,
                 ec2,
                 _tag_condition(ctx, "RequestTag"),
+            ),
+            # Tags only as part of those creates (EC2 User Guide, "Grant permission to tag
+            # resources during creation"): tagging someone else's VPC or group with the
+            # stack's tags would hand it to the statements scoped by the stack's tags.
+            _statement(
+                "TagOnlyWhatTheStackCreates",
+                ["ec2:CreateTags"],
+                ec2,
+                {
+                    "StringEquals": {
+                        **_tag_condition(ctx, "RequestTag")["StringEquals"],
+                        # RunInstances: the instances' disks and ENIs, from the template.
+                        "ec2:CreateAction": [
+                            *(action.split(":")[1] for action in creates),
+                            "RunInstances",
+                        ],
+                    }
+                },
+            ),
+            # The VPC's default security group is AWS's, made with the VPC, and cannot be
+            # tagged on creation: the deploy role may take rules off security groups, never
+            # add or tag them (FSBP EC2.2 wants the default group empty).
+            _statement(
+                "EmptyTheDefaultSecurityGroup",
+                ["ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"],
+                arn("ec2", "security-group/*"),
             ),
             _statement(
                 "ChangeOnlyResourcesTaggedWithTheStack",
@@ -178,18 +207,16 @@ def stack_deploy_policy(ctx: Context) -> dict:
             _statement(
                 "LaunchResourcesOfTheTemplate",
                 ["ec2:RunInstances"],
-                [
-                    arn("ec2", f"{kind}/*")
-                    for kind in (
-                        "instance",
-                        "network-interface",
-                        "security-group",
-                        "subnet",
-                        "volume",
-                    )
-                ]
+                [arn("ec2", f"{kind}/*") for kind in ("instance", "network-interface", "volume")]
                 + [f"arn:{partition}:ec2:{region}::image/*"],
                 {"ArnLike": {"ec2:LaunchTemplate": arn("ec2", "launch-template/*")}},
+            ),
+            # ...into the stack's subnets, with the stack's security groups only.
+            _statement(
+                "LaunchIntoTheStacksSubnetsAndGroups",
+                ["ec2:RunInstances"],
+                [arn("ec2", "subnet/*"), arn("ec2", "security-group/*")],
+                _tag_condition(ctx, "ResourceTag"),
             ),
             _statement(
                 "PublicAmiParameter",
@@ -206,34 +233,46 @@ def stack_deploy_policy(ctx: Context) -> dict:
                 ],
                 arn("ssm", f"parameter{parameter_name(settings)}"),
             ),
+            # The stack's roles only with the boundary bootstrap-ci made: nothing the deploy
+            # role does through them reaches beyond it. No trust policy changes at all.
             _statement(
-                "InstanceRoleAndProfile",
+                "StackRolesOnlyWithTheBoundary",
                 [
-                    "iam:AddRoleToInstanceProfile",
-                    "iam:CreateInstanceProfile",
                     "iam:CreateRole",
-                    "iam:DeleteInstanceProfile",
-                    "iam:DeleteRole",
                     "iam:DeleteRolePolicy",
                     "iam:DetachRolePolicy",
-                    "iam:GetInstanceProfile",
+                    "iam:PutRolePolicy",
+                ],
+                [instance_role, flow_logs_role],
+                {"StringEquals": {"iam:PermissionsBoundary": boundary_arn(ctx)}},
+            ),
+            _statement(
+                "ReadTagAndDeleteTheStackRoles",
+                [
+                    "iam:DeleteRole",
                     "iam:GetRole",
                     "iam:GetRolePolicy",
                     "iam:ListAttachedRolePolicies",
                     "iam:ListInstanceProfilesForRole",
                     "iam:ListRolePolicies",
-                    "iam:PutRolePolicy",
+                    "iam:TagRole",
+                ],
+                [instance_role, flow_logs_role],
+            ),
+            _statement(
+                "TheInstanceProfile",
+                [
+                    "iam:AddRoleToInstanceProfile",
+                    "iam:CreateInstanceProfile",
+                    "iam:DeleteInstanceProfile",
+                    "iam:GetInstanceProfile",
                     "iam:RemoveRoleFromInstanceProfile",
                     "iam:TagInstanceProfile",
-                    "iam:TagRole",
-                    "iam:UpdateAssumeRolePolicy",
                 ],
-                [
-                    instance_role,
-                    flow_logs_role,
-                    arn("iam", f"instance-profile/{name('app-profile')}", ""),
-                ],
+                arn("iam", f"instance-profile/{name('app-profile')}", ""),
             ),
+            # Whether the boundary exists; nothing else may touch it.
+            _statement("FindTheBoundary", ["iam:GetPolicy"], boundary_arn(ctx)),
             # AddRoleToInstanceProfile also needs iam:PassRole on the role, a request without
             # iam:PassedToService (IAM API Reference, AddRoleToInstanceProfile): IfExists.
             _statement(
@@ -373,7 +412,7 @@ def stack_deploy_policy(ctx: Context) -> dict:
                 ],
                 arn("secretsmanager", "secret:rds!db-*"),
                 {
-                    "ForAnyValue:StringEquals": {"aws:CalledVia": "rds.amazonaws.com"},
+                    "Bool": {"aws:ViaAWSService": "true"},
                     "StringEqualsIfExists": {
                         f"aws:{kind}/aws:rds:primaryDBInstanceArn": arn("rds", f"db:{name('db')}")
                         for kind in ("RequestTag", "ResourceTag")
@@ -444,8 +483,10 @@ def stack_deploy_policy(ctx: Context) -> dict:
                     "cloudwatch:PutMetricAlarm",
                     "cloudwatch:TagResource",
                 ],
+                # Each alarm by name: `<project>-<stack>-*` would also match the alarms of a
+                # project named `<project>-<stack>`.
                 [
-                    arn("cloudwatch", f"alarm:{name('')}*"),
+                    *(arn("cloudwatch", f"alarm:{name(role)}") for role in ALARM_ROLES),
                     arn("cloudwatch", f"dashboard/{name('dashboard')}", ""),
                 ],
             ),
@@ -486,38 +527,64 @@ def _https_statements(ctx: Context) -> list[dict]:
     """The certificate, and the records in the one hosted zone, while domain_name is set.
 
     Turning HTTPS off deletes them with these rights: apply that change before running
-    bootstrap-ci again. Tag conditions on the ACM actions and record-name conditions on the
-    zone would double these statements, and the inline policy is close to its size limit.
+    bootstrap-ci again.
     """
     settings, aws = ctx.settings, ctx.aws
     if not settings.https:
         return []
+    certificates = f"arn:{aws.partition}:acm:{aws.region}:{aws.account_id}:certificate/*"
     statements = [
+        # RequestCertificate has no resource type: "*", with the stack's tags on the request.
         _statement(
-            "Certificate",
-            [
-                "acm:AddTagsToCertificate",
-                "acm:DeleteCertificate",
-                "acm:DescribeCertificate",
-                "acm:RequestCertificate",
-            ],
-            f"arn:{aws.partition}:acm:{aws.region}:{aws.account_id}:certificate/*",
-        )
+            "RequestTheCertificateWithStackTags",
+            ["acm:RequestCertificate"],
+            "*",
+            _tag_condition(ctx, "RequestTag"),
+        ),
+        # Tags given with the request need AddTagsToCertificate too; on an existing
+        # certificate only one of the stack's (ACM has no condition key telling the two apart).
+        _statement(
+            "TagTheStacksCertificate",
+            ["acm:AddTagsToCertificate"],
+            certificates,
+            {
+                **_tag_condition(ctx, "RequestTag"),
+                "StringEqualsIfExists": _tag_condition(ctx, "ResourceTag")["StringEquals"],
+            },
+        ),
+        _statement(
+            "TheStacksCertificate",
+            ["acm:DeleteCertificate", "acm:DescribeCertificate"],
+            certificates,
+            _tag_condition(ctx, "ResourceTag"),
+        ),
     ]
     if settings.hosted_zone_id:
         route53 = f"arn:{aws.partition}:route53:::"
-        statements.append(
+        zone = f"{route53}hostedzone/{settings.hosted_zone_id}"
+        domain = settings.domain_name.lower().rstrip(".")
+        statements += [
             _statement(
-                "DomainRecordsInTheHostedZone",
-                [
-                    "route53:ChangeResourceRecordSets",
-                    "route53:GetChange",
-                    "route53:GetHostedZone",
-                    "route53:ListResourceRecordSets",
-                ],
-                [f"{route53}hostedzone/{settings.hosted_zone_id}", f"{route53}change/*"],
-            )
-        )
+                "ReadTheHostedZone",
+                ["route53:GetChange", "route53:GetHostedZone", "route53:ListResourceRecordSets"],
+                [zone, f"{route53}change/*"],
+            ),
+            # Only the domain's own record and its certificate's validation records
+            # (Route 53 Developer Guide, "fine-grained access control" condition keys).
+            _statement(
+                "ChangeOnlyTheStacksRecords",
+                ["route53:ChangeResourceRecordSets"],
+                zone,
+                {
+                    "ForAllValues:StringLike": {
+                        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [
+                            domain,
+                            f"_*.{domain}",
+                        ]
+                    }
+                },
+            ),
+        ]
     return statements
 
 

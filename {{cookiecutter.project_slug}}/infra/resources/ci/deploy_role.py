@@ -20,8 +20,9 @@ from infra.resources.ci.github import (
     trust_policy,
     trusted_subjects,
 )
-from infra.resources.shared.addresses import DEPLOY_POLICY, DEPLOY_ROLE, GITHUB_PROVIDER
-from infra.resources.shared.iam import Role, canonical
+from infra.resources.shared.addresses import BOUNDARY, DEPLOY_POLICY, DEPLOY_ROLE, GITHUB_PROVIDER
+from infra.resources.shared.boundary import boundary_arn, boundary_name, boundary_policy
+from infra.resources.shared.iam import Role, canonical, delete_managed_policy, new_policy_version
 from infra.resources.shared.names import deploy_role_name
 
 # The extra tag that tells this role from the stack's own resources: destroy keeps it.
@@ -171,30 +172,17 @@ class DeployPolicies(Resource):
                 )
                 iam.attach_role_policy(RoleName=role, PolicyArn=self._arn(ctx, name))
             elif have[index] != document:
-                self._new_version(ctx, self._arn(ctx, name), document)
+                new_policy_version(iam, self._arn(ctx, name), document)
         for index in range(len(want), len(have)):
             self._remove(ctx, self._name(ctx, index + 1))
         if actual["legacy_inline_policy"]:
             iam.delete_role_policy(RoleName=role, PolicyName=role)
 
-    @staticmethod
-    def _new_version(ctx: Context, arn: str, document: str) -> None:
-        """IAM keeps five versions of a managed policy: the oldest spare one goes first."""
-        iam = ctx.aws.iam
-        versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
-        spare = sorted((v for v in versions if not v["IsDefaultVersion"]), key=_created)
-        if len(versions) >= 5:
-            iam.delete_policy_version(PolicyArn=arn, VersionId=spare[0]["VersionId"])
-        iam.create_policy_version(PolicyArn=arn, PolicyDocument=document, SetAsDefault=True)
-
     def _remove(self, ctx: Context, name: str) -> None:
         iam, arn = ctx.aws.iam, self._arn(ctx, name)
         try:
             iam.detach_role_policy(RoleName=deploy_role_name(ctx), PolicyArn=arn)
-            for version in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
-                if not version["IsDefaultVersion"]:
-                    iam.delete_policy_version(PolicyArn=arn, VersionId=version["VersionId"])
-            iam.delete_policy(PolicyArn=arn)
+            delete_managed_policy(iam, arn)
         except Exception as error:  # noqa: BLE001 - only a missing policy is fine here
             if not is_not_found(error):
                 raise
@@ -208,12 +196,96 @@ class DeployPolicies(Resource):
             )
 
 
-def _created(version: dict):
-    return version["CreateDate"]
+class Boundary(Resource):
+    """The permissions boundary of the stack's roles (shared/boundary.py), also put on those
+    of its roles that exist already, made by an administrator's apply before bootstrap-ci."""
+
+    address = BOUNDARY
+
+    def __init__(self, wanted: bool):
+        self.wanted = wanted
+
+    def read(self, ctx: Context) -> dict | None:
+        iam, arn = ctx.aws.iam, boundary_arn(ctx)
+        try:
+            version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        except iam.exceptions.NoSuchEntityException:
+            return None
+        found = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]
+        document = canonical(found["Document"])
+        carried = self._stack_roles(ctx)
+        return {
+            "id": arn,
+            "name": boundary_name(ctx),
+            "policy_sha256": digest(document),
+            "roles_without_it": tuple(name for name, has in carried.items() if not has),
+            "_roles_with_it": tuple(name for name, has in carried.items() if has),
+            "_document": document,
+        }
+
+    def desired(self, ctx: Context) -> dict | None:
+        if not self.wanted:
+            in_use = (ctx.actual(self.address) or {}).get("_roles_with_it")
+            if in_use:
+                raise DeployError(
+                    f"The stack's roles ({', '.join(in_use)}) still carry the boundary "
+                    f"{boundary_name(ctx)}: run `python -m infra destroy` first, then "
+                    "bootstrap-ci --remove."
+                )
+            return None
+        document = canonical(boundary_policy(ctx))
+        return {
+            "name": boundary_name(ctx),
+            "policy_sha256": digest(document),
+            "roles_without_it": (),
+            "_document": document,
+        }
+
+    @staticmethod
+    def _stack_roles(ctx: Context) -> dict[str, bool]:
+        """The stack's roles that exist, and whether each carries this boundary."""
+        iam, found = ctx.aws.iam, {}
+        for name in STACK_ROLES:
+            try:
+                role = iam.get_role(RoleName=ctx.settings.name(name))["Role"]
+            except iam.exceptions.NoSuchEntityException:
+                continue
+            boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+            found[role["RoleName"]] = boundary == boundary_arn(ctx)
+        return found
+
+    def create(self, ctx: Context, desired: dict) -> None:
+        ctx.aws.iam.create_policy(
+            PolicyName=desired["name"],
+            PolicyDocument=desired["_document"],
+            Description=f"The most any role of stack {ctx.settings.stack_name} may do",
+            Tags=tags.as_list(tags.stack_tags(ctx.settings)),
+        )
+        roles = self._stack_roles(ctx)
+        self._put_on_roles(ctx, tuple(name for name, has in roles.items() if not has))
+
+    def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
+        if actual["_document"] != desired["_document"]:
+            new_policy_version(ctx.aws.iam, actual["id"], desired["_document"])
+        self._put_on_roles(ctx, actual["roles_without_it"])
+
+    @staticmethod
+    def _put_on_roles(ctx: Context, names: tuple[str, ...]) -> None:
+        for name in names:
+            ctx.aws.iam.put_role_permissions_boundary(
+                RoleName=name, PermissionsBoundary=boundary_arn(ctx)
+            )
+
+    def delete(self, ctx: Context, actual: dict) -> None:
+        delete_managed_policy(ctx.aws.iam, actual["id"])
+
+
+# The roles of the stack the boundary caps (the deploy role is bootstrap-ci's, not capped).
+STACK_ROLES = ("app-role", "flow-logs-role")
 
 
 def resources(repository: str | None) -> list[Resource]:
     """`repository` None: the role should not exist (`--remove`); the provider is kept."""
     if repository is None:
-        return [deploy_role(None), DeployPolicies(None)]
-    return [GitHubProvider(), deploy_role(repository), DeployPolicies(repository)]
+        return [deploy_role(None), DeployPolicies(None), Boundary(False)]
+    return [GitHubProvider(), Boundary(True), deploy_role(repository), DeployPolicies(repository)]

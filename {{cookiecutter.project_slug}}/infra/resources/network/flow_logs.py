@@ -118,5 +118,6 @@ def resources() -> list[Resource]:
         "VPC flow logs of the stack deliver to their log group",
         policy=delivery_policy,
         wanted=lambda ctx: ctx.settings.vpc_flow_logs,
+        bounded=True,
     )
     return [group, role, FlowLog()]

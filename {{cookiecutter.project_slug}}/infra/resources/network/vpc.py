@@ -93,7 +93,11 @@ def revoke_all(ctx: Context, group: dict) -> None:
 
 
 class DefaultSecurityGroup(Resource):
-    """The VPC's default group, emptied so nothing that lands in it by mistake is reachable."""
+    """The VPC's default group, emptied so nothing that lands in it by mistake is reachable.
+
+    It is AWS's, made with the VPC, so it is found through the VPC and left untagged: EC2
+    tags a resource with the stack's tags only while creating it, and the CI deploy role may
+    tag nothing else (resources/ci/deploy_policy.py)."""
 
     address = DEFAULT_SG
     depends_on = (VPC,)
@@ -114,27 +118,19 @@ class DefaultSecurityGroup(Resource):
         group = self._group(ctx)
         if group is None:
             return None
-        name = ctx.settings.name("default-sg")
         return {
             "id": group["GroupId"],
             "ingress": normalized_rules(group.get("IpPermissions", [])),
             "egress": normalized_rules(group.get("IpPermissionsEgress", [])),
-            "tags": ec2_tags(group, ctx, name),
         }
 
     def desired(self, ctx: Context) -> dict | None:
-        return {
-            "ingress": (),
-            "egress": (),
-            "tags": tags.stack_tags(ctx.settings, ctx.settings.name("default-sg")),
-        }
+        return {"ingress": (), "egress": ()}
 
     def create(self, ctx: Context, desired: dict) -> None:
         group = self._group(ctx)
         if group is None:
             raise DeployError("The VPC has no default security group yet: run apply again.")
-        # Tagged first: a CI role may change only what carries the stack's tags.
-        update_ec2_tags(ctx, group["GroupId"], desired)
         revoke_all(ctx, group)
 
     def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:

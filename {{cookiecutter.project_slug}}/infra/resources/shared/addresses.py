@@ -94,3 +94,4 @@ ALARM_ADDRESSES = tuple(alarm_address(role) for role in ALARM_ROLES)
 GITHUB_PROVIDER = "aws_iam_openid_connect_provider.github"
 DEPLOY_ROLE = "aws_iam_role.deploy"
 DEPLOY_POLICY = "aws_iam_policy.deploy"
+BOUNDARY = "aws_iam_policy.boundary"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from infra import tags
 from infra.aws import DeployError
 from infra.engine import Change, Context, Resource
+from infra.resources.shared.boundary import boundary_arn, boundary_exists
 
 
 def canonical(document) -> str:
@@ -29,6 +30,25 @@ def delete_role(iam, name: str) -> None:
             InstanceProfileName=profile["InstanceProfileName"], RoleName=name
         )
     iam.delete_role(RoleName=name)
+
+
+def new_policy_version(iam, arn: str, document: str) -> None:
+    """IAM keeps five versions of a managed policy: the oldest spare one goes first."""
+    versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+    spare = sorted(
+        (v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"]
+    )
+    if len(versions) >= 5:
+        iam.delete_policy_version(PolicyArn=arn, VersionId=spare[0]["VersionId"])
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=document, SetAsDefault=True)
+
+
+def delete_managed_policy(iam, arn: str) -> None:
+    """IAM deletes a managed policy only without its other versions."""
+    for version in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
+        if not version["IsDefaultVersion"]:
+            iam.delete_policy_version(PolicyArn=arn, VersionId=version["VersionId"])
+    iam.delete_policy(PolicyArn=arn)
 
 
 def require_ours(ctx: Context, kind: str, name: str, tag_list, wanted: dict | None = None) -> dict:
@@ -53,9 +73,10 @@ class Role(Resource):
     like the role (the two then change together).
 
     `name`, `trust`, `policy` and `role_tags` are functions of the context; `wanted` says
-    whether the role should exist. `show` turns the trust policy into what plans compare and
-    print (the whole document by default); the document itself travels as
-    `_assume_role_policy`. Trust policies are only ever set from the code.
+    whether the role should exist; a `bounded` role carries the stack's permissions boundary
+    once bootstrap-ci has made it (shared/boundary.py). `show` turns the trust policy into
+    what plans compare and print (the whole document by default); the document itself
+    travels as `_assume_role_policy`. Trust policies are only ever set from the code.
     """
 
     def __init__(
@@ -69,6 +90,7 @@ class Role(Resource):
         role_tags: Callable[[Context], dict] = lambda ctx: tags.stack_tags(ctx.settings),
         wanted: Callable[[Context], bool] = lambda _ctx: True,
         show: Callable[[str], dict] = _show_whole,
+        bounded: bool = False,
         depends_on: tuple[str, ...] = (),
     ):
         self.address = address
@@ -79,6 +101,7 @@ class Role(Resource):
         self.role_tags = role_tags
         self.wanted = wanted
         self.show = show
+        self.bounded = bounded
         self.depends_on = depends_on
 
     def read(self, ctx: Context) -> dict | None:
@@ -97,6 +120,9 @@ class Role(Resource):
             "_assume_role_policy": document,
             "tags": owned,
         }
+        if self.bounded:
+            boundary = role.get("PermissionsBoundary") or {}
+            actual["permissions_boundary"] = boundary.get("PermissionsBoundaryArn")
         if self.policy is not None:
             try:
                 found = iam.get_role_policy(RoleName=name, PolicyName=name)["PolicyDocument"]
@@ -115,17 +141,21 @@ class Role(Resource):
             "_assume_role_policy": document,
             "tags": self.role_tags(ctx),
         }
+        if self.bounded:
+            desired["permissions_boundary"] = boundary_arn(ctx) if boundary_exists(ctx) else None
         if self.policy is not None:
             desired["policy"] = canonical(self.policy(ctx))
         return desired
 
     def create(self, ctx: Context, desired: dict) -> None:
         description = self.description
+        boundary = desired.get("permissions_boundary")
         ctx.aws.iam.create_role(
             RoleName=desired["name"],
             AssumeRolePolicyDocument=desired["_assume_role_policy"],
             Description=description if isinstance(description, str) else description(ctx),
             Tags=tags.as_list(desired["tags"]),
+            **({"PermissionsBoundary": boundary} if boundary else {}),
         )
         if self.policy is not None:
             self._put_policy(ctx, desired)
@@ -137,6 +167,11 @@ class Role(Resource):
 
     def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         iam = ctx.aws.iam
+        boundary = desired.get("permissions_boundary")
+        if boundary and actual.get("permissions_boundary") != boundary:
+            # Before its policies change: bootstrap-ci puts it on existing roles, so only
+            # an administrator's apply gets here; the deploy role may not.
+            iam.put_role_permissions_boundary(RoleName=actual["name"], PermissionsBoundary=boundary)
         if actual["_assume_role_policy"] != desired["_assume_role_policy"]:
             iam.update_assume_role_policy(
                 RoleName=actual["name"], PolicyDocument=desired["_assume_role_policy"]
