@@ -57,7 +57,8 @@ class Aws:
     def __init__(self, region: str):
         self.region = region
         self.session = boto3.session.Session(region_name=region)
-        self._account_id: str | None = None
+        self._identity: dict | None = None
+        self._identity_lock = threading.Lock()
 
     def client(self, service: str):
         key = (self.region, service, _environment_key())
@@ -93,11 +94,16 @@ class Aws:
     def autoscaling(self):
         return self.client("autoscaling")
 
+    def caller_identity(self) -> dict:
+        """Who is calling, asked once however many threads want to know."""
+        with self._identity_lock:
+            if self._identity is None:
+                self._identity = self.client("sts").get_caller_identity()
+            return self._identity
+
     @property
     def account_id(self) -> str:
-        if self._account_id is None:
-            self._account_id = self.client("sts").get_caller_identity()["Account"]
-        return self._account_id
+        return self.caller_identity()["Account"]
 
     @property
     def partition(self) -> str:

@@ -37,19 +37,22 @@ EIP_STILL_HELD = ("AuthFailure", "InvalidIPAddress.InUse")
 NAME_NUMBER = re.compile(r"-(?:nat|nat-eip|private-rt)-(\d+)$")
 
 
-def _present_gateways(ctx: Context, name: str | None = None) -> list[dict]:
+def present_gateways(ctx: Context, name: str | None = None) -> list[dict]:
     """The stack's NAT gateways still there, all or the one named `name`."""
-    found = ctx.aws.ec2.describe_nat_gateways(
-        Filter=[
-            *tags.ec2_filters(ctx.settings, name),
-            {"Name": "state", "Values": list(PRESENT_STATES)},
-        ]
-    )["NatGateways"]
+
+    def read() -> list[dict]:
+        return ctx.aws.ec2.describe_nat_gateways(
+            Filter=[
+                *tags.ec2_filters(ctx.settings),
+                {"Name": "state", "Values": list(PRESENT_STATES)},
+            ]
+        )["NatGateways"]
+
     # moto ignores tag filters on NAT gateways: check the tags here too.
     wanted = tags.stack_tags(ctx.settings, name)
     return [
         gateway
-        for gateway in found
+        for gateway in ctx.listing("NatGateways", read)
         if tags.ours(tags.from_list(gateway.get("Tags")), wanted) == wanted
     ]
 
@@ -61,7 +64,7 @@ def nat_indexes(ctx: Context) -> int:
     def read() -> int:
         ec2 = ctx.aws.ec2
         items = [
-            *_present_gateways(ctx),
+            *present_gateways(ctx),
             *stack_listing(ctx, ec2.describe_addresses, "Addresses"),
             *stack_listing(ctx, ec2.describe_route_tables, "RouteTables"),
         ]
@@ -160,7 +163,7 @@ class NatGateway(Resource):
 
     def read(self, ctx: Context) -> dict | None:
         name = self._name(ctx)
-        found = _present_gateways(ctx, name)
+        found = present_gateways(ctx, name)
         # One still being deleted, from before, does not count next to a new one.
         found = [g for g in found if g["State"] != "deleting"] or found
         gateway = only_one(found, "NAT gateway", name)
