@@ -9,6 +9,7 @@ from infra.engine import Context
 from infra.resources.network.nat import present_gateways
 from infra.resources.network.subnets import existing_subnets, zone_for
 from infra.resources.shared.ec2 import stack_listing
+from infra.resources.shared.permissions import reads
 
 
 def known_regions(aws: Aws) -> set[str]:
@@ -170,3 +171,15 @@ def validate(ctx: Context, report) -> int:
             continue
         report(f"  ok   {label}" + (f" ({note})" if note else ""))
     return failures
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    """The checks' reads, which AWS does not scope to a resource."""
+    return [
+        reads(
+            "ec2:DescribeAvailabilityZones",
+            "ec2:DescribeInstanceTypeOfferings",
+            "ec2:DescribeRegions",
+            "rds:DescribeOrderableDBInstanceOptions",
+        )
+    ]

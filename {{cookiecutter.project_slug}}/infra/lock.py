@@ -15,6 +15,7 @@ import socket
 
 from infra import tags
 from infra.aws import Aws, DeployError
+from infra.resources.shared.permissions import allow
 from infra.validation import StackSettings
 
 
@@ -109,3 +110,17 @@ class StackLock:
 
     def __exit__(self, *_exc) -> None:
         self.release()
+
+
+def deploy_permissions(ctx) -> list[dict]:
+    return [
+        allow(
+            [
+                "ssm:AddTagsToResource",
+                "ssm:DeleteParameter",
+                "ssm:GetParameter",
+                "ssm:PutParameter",
+            ],
+            ctx.aws.arn("ssm", f"parameter{parameter_name(ctx.settings)}"),
+        )
+    ]

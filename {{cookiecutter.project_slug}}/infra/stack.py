@@ -1,4 +1,5 @@
-"""The whole stack: which resources exist. The engine orders them from their `depends_on`."""
+"""The whole stack: which resources exist (the engine orders them from their `depends_on`),
+and what the CI deploy role needs for them."""
 
 from __future__ import annotations
 
@@ -26,6 +27,17 @@ def resources(ctx: Context) -> list[Resource]:
     _wait_for_users_of_leftover_subnets(items)
     _keep_nat_routes_until_the_instances_leave(items)
     return items
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    """The IAM statements the tiers' calls need, for the CI deploy role (bootstrap-ci)."""
+    return [
+        *network.deploy_permissions(ctx),
+        *app.deploy_permissions(ctx),
+        *database.deploy_permissions(ctx),
+        *edge.deploy_permissions(ctx),
+        *observability.deploy_permissions(ctx),
+    ]
 
 
 def _wait_for_users_of_leftover_subnets(items: list[Resource]) -> None:

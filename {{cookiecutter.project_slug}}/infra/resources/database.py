@@ -19,6 +19,7 @@ from infra.resources.shared.addresses import (
     subnet_address,
 )
 from infra.resources.shared.ec2 import require_two_zones
+from infra.resources.shared.permissions import allow, arn, reads, service_linked_role
 
 # Every client must use TLS; the app connects with sslmode=require.
 PARAMETERS = {"rds.force_ssl": "1"}
@@ -399,3 +400,65 @@ class DbInstance(Resource):
 
 def resources(ctx: Context) -> list[Resource]:
     return [SubnetGroup(ctx.settings.az_count), ParameterGroup(), DbInstance()]
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    name = ctx.settings.name
+    instance = arn(ctx, "rds", f"db:{name('db')}")
+    return [
+        reads("rds:DescribeDBParameterGroups"),
+        allow(
+            [
+                "rds:AddTagsToResource",
+                "rds:CreateDBInstance",
+                "rds:CreateDBParameterGroup",
+                "rds:CreateDBSnapshot",
+                "rds:CreateDBSubnetGroup",
+                "rds:DeleteDBInstance",
+                "rds:DeleteDBParameterGroup",
+                "rds:DeleteDBSubnetGroup",
+                "rds:DescribeDBInstances",
+                "rds:DescribeDBParameters",
+                "rds:DescribeDBSubnetGroups",
+                "rds:ListTagsForResource",
+                "rds:ModifyDBInstance",
+                "rds:ModifyDBParameterGroup",
+                "rds:ModifyDBSubnetGroup",
+            ],
+            [
+                instance,
+                arn(ctx, "rds", f"subgrp:{name('db')}"),
+                arn(ctx, "rds", f"pg:{name('db-postgres')}*"),
+                arn(ctx, "rds", f"snapshot:{name('db-final-')}*"),
+                arn(ctx, "rds", "og:default:postgres-*"),
+            ],
+        ),
+        # RDS keeps the master password in a secret it creates (rds!db-...) with the
+        # caller's rights and tags with the instance's ARN: this database's secret only,
+        # through RDS.
+        allow(
+            [
+                "secretsmanager:CreateSecret",
+                "secretsmanager:DeleteSecret",
+                "secretsmanager:RotateSecret",
+                "secretsmanager:TagResource",
+            ],
+            arn(ctx, "secretsmanager", "secret:rds!db-*"),
+            {
+                "Bool": {"aws:ViaAWSService": "true"},
+                "StringEqualsIfExists": {
+                    f"aws:{kind}/aws:rds:primaryDBInstanceArn": instance
+                    for kind in ("RequestTag", "ResourceTag")
+                },
+            },
+        ),
+        # CreateDBInstance with ManageMasterUserPassword describes the secret's KMS key, here
+        # the aws/secretsmanager key (RDS User Guide, "Permissions required for Secrets
+        # Manager integration").
+        allow(
+            ["kms:DescribeKey"],
+            arn(ctx, "kms", "key/*"),
+            {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/aws/secretsmanager"}},
+        ),
+        service_linked_role(ctx, "rds.amazonaws.com"),
+    ]

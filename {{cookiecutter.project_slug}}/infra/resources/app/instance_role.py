@@ -19,8 +19,9 @@ from infra.resources.shared.addresses import (
     SECRET_POLICY,
 )
 from infra.resources.shared.boundary import ECR_PULL_ACTIONS, SESSION_MANAGER_ACTIONS
-from infra.resources.shared.iam import Role, canonical, require_ours
+from infra.resources.shared.iam import Role, canonical, require_ours, role_permissions
 from infra.resources.shared.names import log_group_name
+from infra.resources.shared.permissions import allow
 
 EC2_TRUST = {
     "Version": "2012-10-17",
@@ -195,3 +196,30 @@ def resources() -> list[Resource]:
         bounded=True,
     )
     return [role, RolePolicy("app"), RolePolicy("db-secret", (DB_INSTANCE,)), InstanceProfile()]
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    role = ctx.settings.name("app-role")
+    return [
+        *role_permissions(ctx, role),
+        allow(
+            [
+                "iam:AddRoleToInstanceProfile",
+                "iam:CreateInstanceProfile",
+                "iam:DeleteInstanceProfile",
+                "iam:GetInstanceProfile",
+                "iam:RemoveRoleFromInstanceProfile",
+                "iam:TagInstanceProfile",
+            ],
+            ctx.aws.arn(
+                "iam", f"instance-profile/{ctx.settings.name('app-profile')}", region=False
+            ),
+        ),
+        # AddRoleToInstanceProfile also needs iam:PassRole on the role, a request without
+        # iam:PassedToService (IAM API Reference, AddRoleToInstanceProfile): IfExists.
+        allow(
+            ["iam:PassRole"],
+            ctx.aws.arn("iam", f"role/{role}", region=False),
+            {"StringEqualsIfExists": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        ),
+    ]

@@ -36,6 +36,16 @@ from infra.resources.shared.addresses import (
 )
 from infra.resources.shared.ec2 import only_one
 from infra.resources.shared.names import log_group_name
+from infra.resources.shared.permissions import (
+    allow,
+    arn,
+    ec2,
+    ec2_changes,
+    ec2_creates,
+    reads,
+    service_linked_role,
+    stack_tags,
+)
 
 USER_DATA = Path(__file__).parents[2] / "user_data.sh"
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
@@ -628,3 +638,67 @@ class AutoScalingGroup(Resource):
 def resources(ctx: Context) -> list[Resource]:
     tier = app_tier(ctx.settings)
     return [LaunchTemplate(tier), AutoScalingGroup(ctx.settings.az_count, tier)]
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    aws = ctx.aws
+    launch_templates = ec2(ctx, "launch-template")
+    from_a_template = {"ArnLike": {"ec2:LaunchTemplate": launch_templates}}
+    launched = [ec2(ctx, kind) for kind in ("instance", "network-interface", "volume")]
+    return [
+        reads(
+            "autoscaling:DescribeAutoScalingGroups",
+            "autoscaling:DescribeInstanceRefreshes",
+            "ec2:DescribeImages",
+            "ec2:DescribeInstanceTypes",
+            "ec2:DescribeLaunchTemplateVersions",
+            "ec2:DescribeLaunchTemplates",
+        ),
+        allow(
+            ["ssm:GetParameter"],
+            f"arn:{aws.partition}:ssm:{aws.region}::parameter{AMI_PARAMETER.split('{')[0]}*",
+        ),
+        *ec2_creates(ctx, {"ec2:CreateLaunchTemplate": "launch-template"}, {}),
+        ec2_changes(
+            ctx,
+            [
+                "ec2:CreateLaunchTemplateVersion",
+                "ec2:DeleteLaunchTemplate",
+                "ec2:ModifyLaunchTemplate",
+            ],
+        ),
+        # The Auto Scaling group checks RunInstances with the caller's rights when it is
+        # given a launch template: only the stack's template...
+        ec2_changes(ctx, ["ec2:RunInstances"], launch_templates),
+        # ...creating instances, disks and ENIs, tagged as it says...
+        allow(
+            ["ec2:RunInstances"],
+            [*launched, f"arn:{aws.partition}:ec2:{aws.region}::image/*"],
+            from_a_template,
+        ),
+        allow(
+            ["ec2:CreateTags"],
+            launched,
+            {"StringEquals": {**stack_tags(ctx, "RequestTag"), "ec2:CreateAction": "RunInstances"}},
+        ),
+        # ...into the stack's subnets, with the stack's security groups only.
+        ec2_changes(ctx, ["ec2:RunInstances"], [ec2(ctx, "subnet"), ec2(ctx, "security-group")]),
+        allow(
+            [
+                "autoscaling:AttachLoadBalancerTargetGroups",
+                "autoscaling:CancelInstanceRefresh",
+                "autoscaling:CreateAutoScalingGroup",
+                "autoscaling:CreateOrUpdateTags",
+                "autoscaling:DeleteAutoScalingGroup",
+                "autoscaling:DetachLoadBalancerTargetGroups",
+                "autoscaling:StartInstanceRefresh",
+                "autoscaling:UpdateAutoScalingGroup",
+            ],
+            arn(
+                ctx,
+                "autoscaling",
+                f"autoScalingGroup:*:autoScalingGroupName/{ctx.settings.name('asg')}",
+            ),
+        ),
+        service_linked_role(ctx, "autoscaling.amazonaws.com"),
+    ]

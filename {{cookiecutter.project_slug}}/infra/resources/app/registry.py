@@ -5,6 +5,7 @@ from __future__ import annotations
 from infra import tags
 from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import REPOSITORY
+from infra.resources.shared.permissions import allow, arn, reads
 
 
 class Repository(Resource):
@@ -71,3 +72,30 @@ class Repository(Resource):
     def delete(self, ctx: Context, actual: dict) -> None:
         # force: destroy removes the images too, so nothing of the stack is left behind.
         ctx.aws.client("ecr").delete_repository(repositoryName=actual["name"], force=True)
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    """The repository, and pushing an image to it (deploy.yml)."""
+    return [
+        reads("ecr:GetAuthorizationToken"),
+        allow(
+            [
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchDeleteImage",
+                "ecr:BatchGetImage",
+                "ecr:CompleteLayerUpload",
+                "ecr:CreateRepository",
+                "ecr:DeleteRepository",
+                "ecr:DescribeRepositories",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:InitiateLayerUpload",
+                "ecr:ListTagsForResource",
+                "ecr:PutImage",
+                "ecr:PutImageScanningConfiguration",
+                "ecr:PutImageTagMutability",
+                "ecr:TagResource",
+                "ecr:UploadLayerPart",
+            ],
+            arn(ctx, "ecr", f"repository/{ctx.settings.name('app')}"),
+        ),
+    ]

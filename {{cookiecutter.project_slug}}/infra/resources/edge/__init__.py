@@ -14,3 +14,11 @@ def resources(ctx: Context) -> list[Resource]:
         *load_balancer.resources(ctx),
         *dns.resources(),
     ]
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    return [
+        *access_logs.deploy_permissions(ctx),
+        *certificate.deploy_permissions(ctx),
+        *load_balancer.deploy_permissions(ctx),
+    ]

@@ -15,6 +15,7 @@ from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import ACCESS_LOG_BUCKET
 from infra.resources.shared.iam import canonical
 from infra.resources.shared.names import ACCESS_LOG_PREFIX, access_log_bucket_name
+from infra.resources.shared.permissions import allow
 
 # Who writes the access logs, per region. Source: AWS documentation, "Enable access logs
 # for your Application Load Balancer" (Elastic Load Balancing User Guide, "Attach a policy
@@ -227,3 +228,31 @@ class AccessLogBucket(Resource):
 
 def resources() -> list[Resource]:
     return [AccessLogBucket()]
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    """Plan looks for the bucket even with the option off (one left from it)."""
+    bucket = f"arn:{ctx.aws.partition}:s3:::{ctx.settings.name('alb-logs')}-{ctx.aws.account_id}"
+    return [
+        allow(
+            [
+                "s3:CreateBucket",
+                "s3:DeleteBucket",
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+                "s3:GetBucketOwnershipControls",
+                "s3:GetBucketPolicy",
+                "s3:GetBucketPublicAccessBlock",
+                "s3:GetBucketTagging",
+                "s3:GetEncryptionConfiguration",
+                "s3:ListBucket",
+                "s3:ListBucketVersions",
+                "s3:PutBucketOwnershipControls",
+                "s3:PutBucketPolicy",
+                "s3:PutBucketPublicAccessBlock",
+                "s3:PutBucketTagging",
+                "s3:PutEncryptionConfiguration",
+            ],
+            [bucket, f"{bucket}/*"],
+        )
+    ]

@@ -34,6 +34,7 @@ from infra import tags
 from infra.aws import DeployError, error_code, is_not_found, retry
 from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import CERTIFICATE, CERTIFICATE_VALIDATION, VALIDATION_RECORDS
+from infra.resources.shared.permissions import allow, arn, reads, stack_tags
 from infra.resources.shared.route53 import (
     change_records,
     delete_records,
@@ -382,3 +383,60 @@ class CertificateValidation(Resource):
 
 def resources() -> list[Resource]:
     return [Certificate(), ValidationRecords(), CertificateValidation()]
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    """The certificate, and the records in the one hosted zone, while domain_name is set.
+
+    Plan looks for a certificate left from when it was set. Turning HTTPS off deletes them
+    with these rights: apply that change before running bootstrap-ci again.
+    """
+    settings = ctx.settings
+    statements = [reads("acm:ListCertificates", "acm:ListTagsForCertificate")]
+    if not settings.https:
+        return statements
+    certificates = arn(ctx, "acm", "certificate/*")
+    statements += [
+        # RequestCertificate has no resource type: "*", with the stack's tags on the request.
+        allow(["acm:RequestCertificate"], "*", {"StringEquals": stack_tags(ctx, "RequestTag")}),
+        # Tags given with the request need AddTagsToCertificate too; on an existing
+        # certificate only one of the stack's (ACM has no condition key telling the two apart).
+        allow(
+            ["acm:AddTagsToCertificate"],
+            certificates,
+            {
+                "StringEquals": stack_tags(ctx, "RequestTag"),
+                "StringEqualsIfExists": stack_tags(ctx, "ResourceTag"),
+            },
+        ),
+        allow(
+            ["acm:DeleteCertificate", "acm:DescribeCertificate"],
+            certificates,
+            {"StringEquals": stack_tags(ctx, "ResourceTag")},
+        ),
+    ]
+    if settings.hosted_zone_id:
+        route53 = f"arn:{ctx.aws.partition}:route53:::"
+        zone = f"{route53}hostedzone/{settings.hosted_zone_id}"
+        domain = settings.domain_name.lower().rstrip(".")
+        statements += [
+            allow(
+                ["route53:GetChange", "route53:GetHostedZone", "route53:ListResourceRecordSets"],
+                [zone, f"{route53}change/*"],
+            ),
+            # Only the domain's record (dns.py) and its certificate's validation records
+            # (Route 53 Developer Guide, fine-grained access control condition keys).
+            allow(
+                ["route53:ChangeResourceRecordSets"],
+                zone,
+                {
+                    "ForAllValues:StringLike": {
+                        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [
+                            domain,
+                            f"_*.{domain}",
+                        ]
+                    }
+                },
+            ),
+        ]
+    return statements

@@ -28,6 +28,7 @@ from infra.resources.shared.names import (
     HTTPS_PORT,
     access_log_bucket_name,
 )
+from infra.resources.shared.permissions import allow, arn, reads, service_linked_role
 
 # The policy AWS recommends, and the console's default (AWS documentation, "Security policies
 # for your Application Load Balancer"): TLS 1.3, or 1.2 with restricted forward-secret
@@ -430,3 +431,39 @@ class HttpsListener(Resource):
 
 def resources(ctx: Context) -> list[Resource]:
     return [LoadBalancer(ctx.settings.az_count), TargetGroup(), HttpsListener(), Listener()]
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    name = ctx.settings.name
+    load_balancer = f"app/{name('alb')}/*"
+    return [
+        reads(
+            "elasticloadbalancing:DescribeListeners",
+            "elasticloadbalancing:DescribeLoadBalancerAttributes",
+            "elasticloadbalancing:DescribeLoadBalancers",
+            "elasticloadbalancing:DescribeTags",
+            "elasticloadbalancing:DescribeTargetGroups",
+        ),
+        allow(
+            [
+                "elasticloadbalancing:AddTags",
+                "elasticloadbalancing:CreateListener",
+                "elasticloadbalancing:CreateLoadBalancer",
+                "elasticloadbalancing:CreateTargetGroup",
+                "elasticloadbalancing:DeleteListener",
+                "elasticloadbalancing:DeleteLoadBalancer",
+                "elasticloadbalancing:DeleteTargetGroup",
+                "elasticloadbalancing:ModifyListener",
+                "elasticloadbalancing:ModifyLoadBalancerAttributes",
+                "elasticloadbalancing:ModifyTargetGroup",
+                "elasticloadbalancing:SetSecurityGroups",
+                "elasticloadbalancing:SetSubnets",
+            ],
+            [
+                arn(ctx, "elasticloadbalancing", f"loadbalancer/{load_balancer}"),
+                arn(ctx, "elasticloadbalancing", f"listener/{load_balancer}"),
+                arn(ctx, "elasticloadbalancing", f"targetgroup/{name('tg')}/*"),
+            ],
+        ),
+        service_linked_role(ctx, "elasticloadbalancing.amazonaws.com"),
+    ]

@@ -18,3 +18,14 @@ def resources(ctx: Context) -> list[Resource]:
         *security_groups.resources(),
         *flow_logs.resources(),
     ]
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    return [
+        *vpc.deploy_permissions(ctx),
+        *subnets.deploy_permissions(ctx),
+        *routes.deploy_permissions(ctx),
+        *nat.deploy_permissions(ctx),
+        *security_groups.deploy_permissions(ctx),
+        *flow_logs.deploy_permissions(ctx),
+    ]

@@ -11,9 +11,10 @@ from infra import tags
 from infra.aws import DeployError
 from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import FLOW_LOG, FLOW_LOG_GROUP, FLOW_LOGS_ROLE, VPC
-from infra.resources.shared.iam import Role
+from infra.resources.shared.iam import Role, role_permissions
 from infra.resources.shared.log_group import LogGroup
 from infra.resources.shared.names import FLOW_LOGS_PURPOSE, flow_logs_role_name, log_group_name
+from infra.resources.shared.permissions import allow, ec2_changes, ec2_creates, reads
 
 SERVICE = "vpc-flow-logs.amazonaws.com"
 DELIVERY_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
@@ -121,3 +122,17 @@ def resources() -> list[Resource]:
         bounded=True,
     )
     return [group, role, FlowLog()]
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    return [
+        reads("ec2:DescribeFlowLogs"),
+        *ec2_creates(ctx, {"ec2:CreateFlowLogs": "vpc-flow-log"}, {"ec2:CreateFlowLogs": ["vpc"]}),
+        ec2_changes(ctx, ["ec2:DeleteFlowLogs"]),
+        *role_permissions(ctx, flow_logs_role_name(ctx)),
+        allow(
+            ["iam:PassRole"],
+            ctx.aws.arn("iam", f"role/{flow_logs_role_name(ctx)}", region=False),
+            {"StringEquals": {"iam:PassedToService": SERVICE}},
+        ),
+    ]

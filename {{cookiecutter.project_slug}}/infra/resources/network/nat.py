@@ -29,6 +29,7 @@ from infra.resources.shared.ec2 import (
     stack_listing,
     update_ec2_tags,
 )
+from infra.resources.shared.permissions import ec2_changes, ec2_creates, reads
 
 # A gateway in these states is still there; deleted and failed ones linger in describe.
 PRESENT_STATES = ("pending", "available", "deleting")
@@ -265,3 +266,21 @@ def outputs(ctx: Context) -> dict:
             (ctx.actual(gateway_address(index)) or {}).get("id") for index in range(count)
         ]
     }
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    """Plan looks for NAT gateways and Elastic IPs left from nat_gateway even while it is off;
+    the writes only with it on (turning it off deletes with them: apply that change before
+    running bootstrap-ci again)."""
+    statements = [reads("ec2:DescribeAddresses", "ec2:DescribeNatGateways")]
+    if ctx.settings.nat_gateway == "none":
+        return statements
+    return [
+        *statements,
+        *ec2_creates(
+            ctx,
+            {"ec2:AllocateAddress": "elastic-ip", "ec2:CreateNatGateway": "natgateway"},
+            {"ec2:CreateNatGateway": ["subnet", "elastic-ip"]},
+        ),
+        ec2_changes(ctx, ["ec2:DeleteNatGateway", "ec2:ReleaseAddress"]),
+    ]

@@ -15,6 +15,7 @@ from infra.resources.shared.addresses import (
     zone_route_table_address,
 )
 from infra.resources.shared.ec2 import ec2_tags, find_tagged, update_ec2_tags
+from infra.resources.shared.permissions import ec2_changes, ec2_creates, reads
 
 
 def route_destination(route: dict) -> str:
@@ -186,3 +187,22 @@ def private_route_tables(ctx: Context, count: int) -> list[Resource]:
 def public_route_table(ctx: Context) -> RouteTable:
     public = [subnet_address("public", index) for index in range(ctx.settings.az_count)]
     return RouteTable(PUBLIC_RT, "public-rt", public, IGW)
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    return [
+        reads("ec2:DescribeRouteTables"),
+        *ec2_creates(
+            ctx, {"ec2:CreateRouteTable": "route-table"}, {"ec2:CreateRouteTable": ["vpc"]}
+        ),
+        ec2_changes(
+            ctx,
+            [
+                "ec2:AssociateRouteTable",
+                "ec2:CreateRoute",
+                "ec2:DeleteRoute",
+                "ec2:DeleteRouteTable",
+                "ec2:DisassociateRouteTable",
+            ],
+        ),
+    ]

@@ -18,6 +18,7 @@ from infra.resources.shared.ec2 import (
     update_ec2_tags,
 )
 from infra.resources.shared.names import HTTP_PORT, HTTPS_PORT, POSTGRES_PORT
+from infra.resources.shared.permissions import ec2_changes, ec2_creates, reads
 
 TIERS = ("alb", "app", "db")
 DESCRIPTIONS = {
@@ -191,3 +192,22 @@ class SecurityGroupRules(Resource):
 
 def resources() -> list[Resource]:
     return [SecurityGroup(tier) for tier in TIERS] + [SecurityGroupRules(tier) for tier in TIERS]
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    return [
+        reads("ec2:DescribeSecurityGroups"),
+        *ec2_creates(
+            ctx, {"ec2:CreateSecurityGroup": "security-group"}, {"ec2:CreateSecurityGroup": ["vpc"]}
+        ),
+        ec2_changes(
+            ctx,
+            [
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:DeleteSecurityGroup",
+                "ec2:RevokeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
+            ],
+        ),
+    ]

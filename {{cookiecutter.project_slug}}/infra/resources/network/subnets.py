@@ -13,6 +13,7 @@ from infra.resources.shared.ec2 import (
     stack_listing,
     update_ec2_tags,
 )
+from infra.resources.shared.permissions import ec2_changes, ec2_creates, reads
 
 
 def available_zones(ctx: Context) -> list[str]:
@@ -137,3 +138,11 @@ def resources(ctx: Context) -> list[Resource]:
             count += 1
         items += [Subnet(tier, index, index < settings.az_count) for index in range(count)]
     return items
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    return [
+        reads("ec2:DescribeAvailabilityZones", "ec2:DescribeSubnets"),
+        *ec2_creates(ctx, {"ec2:CreateSubnet": "subnet"}, {"ec2:CreateSubnet": ["vpc"]}),
+        ec2_changes(ctx, ["ec2:DeleteSubnet", "ec2:ModifySubnetAttribute"]),
+    ]

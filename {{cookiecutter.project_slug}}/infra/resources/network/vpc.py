@@ -12,6 +12,7 @@ from infra.resources.shared.ec2 import (
     normalized_rules,
     update_ec2_tags,
 )
+from infra.resources.shared.permissions import allow, ec2, ec2_changes, ec2_creates, reads
 
 REPLACE_NETWORK = (
     "Everything in the stack sits in it, the database included: change it back in "
@@ -203,3 +204,30 @@ class InternetGateway(Resource):
 
 def resources() -> list[Resource]:
     return [Vpc(), DefaultSecurityGroup(), InternetGateway()]
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    return [
+        reads("ec2:DescribeInternetGateways", "ec2:DescribeVpcAttribute", "ec2:DescribeVpcs"),
+        *ec2_creates(
+            ctx,
+            {"ec2:CreateVpc": "vpc", "ec2:CreateInternetGateway": "internet-gateway"},
+            {"ec2:AttachInternetGateway": ["vpc"], "ec2:DetachInternetGateway": ["vpc"]},
+        ),
+        ec2_changes(
+            ctx,
+            [
+                "ec2:AttachInternetGateway",
+                "ec2:DeleteInternetGateway",
+                "ec2:DeleteVpc",
+                "ec2:DetachInternetGateway",
+                "ec2:ModifyVpcAttribute",
+            ],
+        ),
+        # The default group is AWS's, made with the VPC, and cannot be tagged on creation:
+        # the deploy role may take rules off security groups, never add or tag them.
+        allow(
+            ["ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"],
+            ec2(ctx, "security-group"),
+        ),
+    ]

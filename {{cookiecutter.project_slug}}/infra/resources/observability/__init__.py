@@ -3,8 +3,8 @@ the monthly budget."""
 
 from __future__ import annotations
 
-from infra.engine import Resource
-from infra.resources.observability import alarms, budget
+from infra.engine import Context, Resource
+from infra.resources.observability import alarm_topic, alarms, budget, dashboard
 from infra.resources.observability.alarm_topic import AlarmEmailSubscription, AlarmTopic
 from infra.resources.observability.dashboard import Dashboard
 
@@ -16,4 +16,13 @@ def resources() -> list[Resource]:
         *alarms.resources(),
         Dashboard(),
         *budget.resources(),
+    ]
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    return [
+        *alarm_topic.deploy_permissions(ctx),
+        *alarms.deploy_permissions(ctx),
+        *dashboard.deploy_permissions(ctx),
+        *budget.deploy_permissions(ctx),
     ]

@@ -13,6 +13,7 @@ from infra import tags
 from infra.aws import is_not_found
 from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import ALARM_EMAIL, ALARM_TOPIC
+from infra.resources.shared.permissions import allow, arn
 
 PENDING = "PendingConfirmation"
 
@@ -97,3 +98,21 @@ class AlarmEmailSubscription(Resource):
             ctx.out(f"{self.address}: unconfirmed, so AWS lets it lapse by itself")
             return
         ctx.aws.client("sns").unsubscribe(SubscriptionArn=actual["id"])
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    topic = arn(ctx, "sns", ctx.settings.name("alarms"))
+    return [
+        allow(
+            [
+                "sns:CreateTopic",
+                "sns:DeleteTopic",
+                "sns:ListSubscriptionsByTopic",
+                "sns:ListTagsForResource",
+                "sns:Subscribe",
+                "sns:TagResource",
+                "sns:Unsubscribe",
+            ],
+            [topic, f"{topic}:*"],
+        )
+    ]

@@ -17,6 +17,7 @@ from infra.resources.shared.addresses import (
     TARGET_GROUP,
     alarm_address,
 )
+from infra.resources.shared.permissions import allow, arn, reads
 from infra.validation import StackSettings
 
 GIB = 1024**3
@@ -267,3 +268,20 @@ def _comparable(key: str, value):
 
 def resources() -> list[Resource]:
     return [Alarm(role) for role in ALARM_ROLES]
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    return [
+        reads("cloudwatch:DescribeAlarms"),
+        # Each alarm by name: `<project>-<stack>-*` would also match the alarms of a project
+        # named `<project>-<stack>`.
+        allow(
+            [
+                "cloudwatch:DeleteAlarms",
+                "cloudwatch:ListTagsForResource",
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:TagResource",
+            ],
+            [arn(ctx, "cloudwatch", f"alarm:{ctx.settings.name(role)}") for role in ALARM_ROLES],
+        ),
+    ]

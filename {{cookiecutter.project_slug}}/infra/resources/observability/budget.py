@@ -26,6 +26,7 @@ from infra import tags
 from infra.aws import DENIED_CODES, error_code, is_not_found
 from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import BUDGET
+from infra.resources.shared.permissions import allow
 
 # The actual spend, as the option promises. A FORECASTED 100 % would warn earlier, but a
 # forecast needs spend history that a new stack does not have yet.
@@ -262,3 +263,28 @@ class MonthlyBudget(Resource):
 
 def resources() -> list[Resource]:
     return [MonthlyBudget()]
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    """The cost guard's budget, only while monthly_budget_usd is set.
+
+    Budgets authorizes its calls by two actions: budgets:ViewBudget (Describe*) and
+    budgets:ModifyBudget (Create/Update/Delete of budgets, notifications, subscribers);
+    CreateBudget with ResourceTags also needs budgets:TagResource. Emptying the option
+    deletes the budget with these rights: apply that change before running bootstrap-ci
+    again (the budget resource then takes "not allowed to look" for "no budget").
+    """
+    if ctx.settings.monthly_budget_usd is None:
+        return []
+    budget = f"arn:{ctx.aws.partition}:budgets::{ctx.aws.account_id}:budget/"
+    return [
+        allow(
+            [
+                "budgets:ListTagsForResource",
+                "budgets:ModifyBudget",
+                "budgets:TagResource",
+                "budgets:ViewBudget",
+            ],
+            budget + ctx.settings.name("monthly"),
+        )
+    ]

@@ -23,6 +23,7 @@ from infra.resources.shared.addresses import (
     AUTOSCALING_GROUP,
     DASHBOARD,
 )
+from infra.resources.shared.permissions import allow, arn
 
 TEMPLATE_PATH = Path(__file__).parents[2] / "dashboard.json"
 PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
@@ -282,3 +283,12 @@ class Dashboard(Resource):
 
     def delete(self, ctx: Context, actual: dict) -> None:
         ctx.aws.client("cloudwatch").delete_dashboards(DashboardNames=[actual["name"]])
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    return [
+        allow(
+            ["cloudwatch:DeleteDashboards", "cloudwatch:GetDashboard", "cloudwatch:PutDashboard"],
+            arn(ctx, "cloudwatch", f"dashboard/{ctx.settings.name('dashboard')}", region=False),
+        )
+    ]

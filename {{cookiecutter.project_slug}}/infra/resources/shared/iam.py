@@ -11,6 +11,7 @@ from infra import tags
 from infra.aws import DeployError
 from infra.engine import Change, Context, Resource
 from infra.resources.shared.boundary import boundary_arn, boundary_exists
+from infra.resources.shared.permissions import allow
 
 
 def canonical(document) -> str:
@@ -183,3 +184,31 @@ class Role(Resource):
 
     def delete(self, ctx: Context, actual: dict) -> None:
         delete_role(ctx.aws.iam, actual["name"])
+
+
+def role_permissions(ctx: Context, role_name: str) -> list[dict]:
+    """What the deploy role may do to one of the stack's roles: write its policies only with
+    the stack's boundary on it (iam:PermissionsBoundary), never change its trust policy or
+    its boundary (IAM User Guide, "Permissions boundaries for IAM entities")."""
+    role = ctx.aws.arn("iam", f"role/{role_name}", region=False)
+    return [
+        allow(
+            ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePolicy"],
+            role,
+            {"StringEquals": {"iam:PermissionsBoundary": boundary_arn(ctx)}},
+        ),
+        allow(
+            [
+                "iam:DeleteRole",
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+                "iam:ListRolePolicies",
+                "iam:TagRole",
+            ],
+            role,
+        ),
+        # Whether the boundary exists; nothing else may touch it.
+        allow(["iam:GetPolicy"], boundary_arn(ctx)),
+    ]

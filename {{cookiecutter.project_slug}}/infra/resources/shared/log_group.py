@@ -9,6 +9,7 @@ from infra import tags
 from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import APP_LOG_GROUP
 from infra.resources.shared.names import log_group_name
+from infra.resources.shared.permissions import allow, arn, reads
 from infra.validation import StackSettings
 
 
@@ -68,3 +69,20 @@ class LogGroup(Resource):
 
     def delete(self, ctx: Context, actual: dict) -> None:
         ctx.aws.client("logs").delete_log_group(logGroupName=actual["name"])
+
+
+def deploy_permissions(ctx: Context) -> list[dict]:
+    """The stack's log groups, all named /<project>/<stack>/..."""
+    return [
+        reads("logs:DescribeLogGroups"),
+        allow(
+            [
+                "logs:CreateLogGroup",
+                "logs:DeleteLogGroup",
+                "logs:ListTagsForResource",
+                "logs:PutRetentionPolicy",
+                "logs:TagResource",
+            ],
+            arn(ctx, "logs", f"log-group:{log_group_name(ctx, '*')}"),
+        ),
+    ]
