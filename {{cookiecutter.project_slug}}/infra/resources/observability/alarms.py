@@ -26,8 +26,21 @@ BYTES_PER_CONNECTION = 9531392
 MAX_CONNECTIONS = 5000
 
 
+# DBInstanceClassMemory is the class's memory less what RDS's own processes and the OS keep;
+# AWS documents neither the amount nor a formula for it. Taken as a tenth of the memory, at
+# least 256 MiB: that gives 84 for a 1 GiB class (measured on RDS: 81-87) and stays at or
+# just under the values measured with `SHOW max_connections` on larger ones (2 GiB: 198,
+# 4 GiB: 413, 8 GiB: 856), so the alarm fires a little early, never too late.
+RESERVED_MIB_FLOOR = 256
+RESERVED_SHARE = 0.10
+
+
 def max_connections(memory_mib: int) -> int:
-    return min(memory_mib * 1024 * 1024 // BYTES_PER_CONNECTION, MAX_CONNECTIONS)
+    """RDS for PostgreSQL's default: LEAST({DBInstanceClassMemory/9531392}, 5000) (RDS User
+    Guide, "Maximum number of database connections")."""
+    reserved = max(RESERVED_MIB_FLOOR, memory_mib * RESERVED_SHARE)
+    usable = int((memory_mib - reserved) * 1024 * 1024)
+    return max(1, min(usable // BYTES_PER_CONNECTION, MAX_CONNECTIONS))
 
 
 def alarm_definitions(settings: StackSettings, targets: AlarmTargets) -> list[dict]:
