@@ -15,10 +15,12 @@ from infra.resources.shared.addresses import (
     DB_INSTANCE,
     PARAMETER_GROUP,
     SUBNET_GROUP,
+    db_log_group_address,
     group_address,
     subnet_address,
 )
 from infra.resources.shared.ec2 import require_two_zones
+from infra.resources.shared.log_group import LogGroup
 from infra.resources.shared.permissions import allow, arn, reads, service_linked_role
 
 # Every client must use TLS; the app connects with sslmode=require.
@@ -199,7 +201,13 @@ def final_snapshot_id(ctx: Context) -> str:
 
 class DbInstance(Resource):
     address = DB_INSTANCE
-    depends_on = (SUBNET_GROUP, PARAMETER_GROUP, group_address("db"))
+    # Its log groups first, with the stack's retention: RDS would make them, kept forever.
+    depends_on = (
+        SUBNET_GROUP,
+        PARAMETER_GROUP,
+        group_address("db"),
+        *(db_log_group_address(log) for log in LOG_EXPORTS),
+    )
     immutable = (
         "engine",
         "db_name",
@@ -398,8 +406,21 @@ class DbInstance(Resource):
         ctx.wait(self.address, "destroying", gone, timeout_seconds=3600)
 
 
+def exported_log_group_name(ctx: Context, log: str) -> str:
+    """Where RDS exports a PostgreSQL log (RDS User Guide, "Publishing PostgreSQL logs to
+    Amazon CloudWatch Logs"): RDS creates the group on first export, with no expiry, and
+    leaves it after the instance is gone, so the stack makes it first and deletes it."""
+    return f"/aws/rds/instance/{ctx.settings.name('db')}/{log}"
+
+
 def resources(ctx: Context) -> list[Resource]:
-    return [SubnetGroup(ctx.settings.az_count), ParameterGroup(), DbInstance()]
+    log_groups = [
+        LogGroup(
+            db_log_group_address(log), name=lambda ctx, log=log: exported_log_group_name(ctx, log)
+        )
+        for log in LOG_EXPORTS
+    ]
+    return [*log_groups, SubnetGroup(ctx.settings.az_count), ParameterGroup(), DbInstance()]
 
 
 def deploy_permissions(ctx: Context) -> list[dict]:
@@ -407,6 +428,16 @@ def deploy_permissions(ctx: Context) -> list[dict]:
     instance = arn(ctx, "rds", f"db:{name('db')}")
     return [
         reads("rds:DescribeDBParameterGroups"),
+        allow(
+            [
+                "logs:CreateLogGroup",
+                "logs:DeleteLogGroup",
+                "logs:ListTagsForResource",
+                "logs:PutRetentionPolicy",
+                "logs:TagResource",
+            ],
+            arn(ctx, "logs", f"log-group:/aws/rds/instance/{name('db')}/*"),
+        ),
         allow(
             [
                 "rds:AddTagsToResource",

@@ -57,6 +57,11 @@ SUBNET_GROUP = "aws_db_subnet_group.main"
 PARAMETER_GROUP = "aws_db_parameter_group.main"
 DB_INSTANCE = "aws_db_instance.main"
 
+
+def db_log_group_address(log: str) -> str:
+    return f"aws_cloudwatch_log_group.db_{log}"
+
+
 # Edge tier
 LOAD_BALANCER = "aws_lb.main"
 TARGET_GROUP = "aws_lb_target_group.app"

@@ -1,5 +1,5 @@
 """The stack's CloudWatch log groups: the app's (one stream per instance, written through
-Docker) and, with `vpc_flow_logs`, the VPC's flow logs."""
+Docker), with `vpc_flow_logs` the VPC's flow logs, and the database's exported logs."""
 
 from __future__ import annotations
 
@@ -14,20 +14,22 @@ from infra.validation import StackSettings
 
 
 class LogGroup(Resource):
-    """A log group `/<project>/<stack>/<purpose>`, kept as long as log_retention_days says."""
+    """A log group `/<project>/<stack>/<purpose>` (or the one `name` gives), kept as long as
+    log_retention_days says."""
 
     def __init__(
         self,
         address: str = APP_LOG_GROUP,
         purpose: str = "app",
         wanted: Callable[[StackSettings], bool] = lambda _settings: True,
+        name: Callable[[Context], str] | None = None,
     ):
         self.address = address
-        self.purpose = purpose
         self.wanted = wanted
+        self.name = name or (lambda ctx: log_group_name(ctx, purpose))
 
     def read(self, ctx: Context) -> dict | None:
-        logs, name = ctx.aws.client("logs"), log_group_name(ctx, self.purpose)
+        logs, name = ctx.aws.client("logs"), self.name(ctx)
         groups = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
         group = next((g for g in groups if g["logGroupName"] == name), None)
         if group is None:
@@ -46,7 +48,7 @@ class LogGroup(Resource):
         if not self.wanted(ctx.settings):
             return None
         return {
-            "name": log_group_name(ctx, self.purpose),
+            "name": self.name(ctx),
             "retention_days": ctx.settings.log_retention_days,
             "tags": tags.stack_tags(ctx.settings),
         }
