@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from infra.aws import Aws, DeployError
+from infra.aws import Aws, DeployError, is_not_found
 from infra.validation import StackSettings
 
 
@@ -509,7 +509,7 @@ def _apply_one(ctx: Context, action: Action) -> str:
         ctx.out(f"{resource.address}: Creating...")
         ctx.changing()
         resource.create(ctx, desired)
-        actual = resource.read(ctx)
+        actual = _read_back(ctx, resource)
         ctx._store(resource.address, actual)
         ctx.out(
             f"{resource.address}: Creation complete after {_elapsed(started)} "
@@ -531,6 +531,34 @@ def _apply_one(ctx: Context, action: Action) -> str:
         ctx.out(f"{resource.address}: Modifications complete after {_elapsed(started)}")
         return UPDATE
     return NOOP
+
+
+# Waits, in seconds, for a resource just created to show up in AWS's answers: about
+# two minutes in all. AWS's APIs are eventually consistent: "a resource that you create
+# might not be immediately visible to describe calls" (Amazon EC2 API Reference, "Eventual
+# consistency in the Amazon EC2 API"; IAM and ELB say the same of theirs).
+READ_BACK_DELAYS = (1, 2, 4, 8, 15, 30, 30, 30)
+
+
+def _read_back(ctx: Context, resource: Resource) -> dict:
+    """The resource as AWS lists it after its create, waiting while AWS does not list it yet
+    (an empty answer or NotFound)."""
+    for delay in (*READ_BACK_DELAYS, None):
+        try:
+            actual = resource.read(ctx)
+        except Exception as error:
+            if not is_not_found(error) or delay is None:
+                raise
+            actual = None
+        if actual is not None:
+            return actual
+        if delay is not None:
+            ctx.sleep(delay)
+    raise DeployError(
+        f"{resource.address}: created, but AWS does not list it yet after "
+        f"{sum(READ_BACK_DELAYS)} s: run the same command again in a few minutes; it is "
+        "found then, not created twice."
+    )
 
 
 def check_destroy(ctx: Context, resources: list[Resource]) -> None:

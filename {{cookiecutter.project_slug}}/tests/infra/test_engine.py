@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from botocore.exceptions import ClientError
 
 from infra.aws import DeployError
 from infra.engine import (
@@ -511,3 +512,40 @@ def test_a_capped_pool_with_a_long_chain_and_many_independent_resources_does_not
     assert not worker.is_alive(), "the engine deadlocked"
     assert results == {"counts": (80, 0, 0), "destroyed": 80}
     assert running["most"] <= 3
+
+
+class EventuallyConsistent(Fake):
+    """A cloud that lists a new resource only after `hidden_reads` reads have missed it, as
+    AWS's eventually consistent APIs do (Amazon EC2 API Reference, "Eventual consistency in
+    the Amazon EC2 API")."""
+
+    def __init__(self, *args, hidden_reads: int, not_found: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hidden_reads = hidden_reads
+        self.not_found = not_found
+
+    def read(self, ctx: Context) -> dict | None:
+        if self.address in self.cloud.items and self.hidden_reads:
+            self.hidden_reads -= 1
+            if self.not_found:
+                raise ClientError({"Error": {"Code": "InvalidGroup.NotFound"}}, "Describe")
+            return None
+        return super().read(ctx)
+
+
+@pytest.mark.parametrize("not_found", [False, True])
+def test_a_resource_aws_does_not_list_yet_after_its_create_is_read_again(not_found):
+    cloud = Cloud()
+    vpc = EventuallyConsistent(cloud, "aws_vpc.main", hidden_reads=3, not_found=not_found)
+    subnet = Fake(cloud, "aws_subnet.a", ("aws_vpc.main",))
+    assert plan_and_apply([vpc, subnet]) == (2, 0, 0)
+    # The subnet got the VPC's real id, not "(known after apply)".
+    assert cloud.items["aws_subnet.a"]["aws_vpc.main id"] == "id-aws_vpc.main"
+
+
+def test_a_resource_aws_never_lists_is_one_clear_error_not_a_second_create():
+    cloud = Cloud()
+    vpc = EventuallyConsistent(cloud, "aws_vpc.main", hidden_reads=100)
+    with pytest.raises(DeployError, match="created, but AWS does not list it yet"):
+        plan_and_apply([vpc])
+    assert [entry for entry in cloud.log if entry[0] == "create"] == [("create", "aws_vpc.main")]
