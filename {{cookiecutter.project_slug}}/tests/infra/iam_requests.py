@@ -1265,9 +1265,11 @@ ECR_CALLS = (
     "BatchDeleteImage",
     "DeleteRepository",
     "DescribeImages",
+    "GetLifecyclePolicy",
     "ListImages",
     "PutImageScanningConfiguration",
     "PutImageTagMutability",
+    "PutLifecyclePolicy",
 )
 
 
@@ -1548,6 +1550,7 @@ S3_ACTIONS = {
     "DeleteBucket": "s3:DeleteBucket",
     "DeleteBucketPolicy": "s3:DeleteBucketPolicy",
     "GetBucketEncryption": "s3:GetEncryptionConfiguration",
+    "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
     "GetBucketLocation": "s3:GetBucketLocation",
     "GetBucketOwnershipControls": "s3:GetBucketOwnershipControls",
     "GetBucketPolicy": "s3:GetBucketPolicy",
@@ -1558,6 +1561,7 @@ S3_ACTIONS = {
     "ListObjects": "s3:ListBucket",
     "ListObjectsV2": "s3:ListBucket",
     "PutBucketEncryption": "s3:PutEncryptionConfiguration",
+    "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
     "PutBucketOwnershipControls": "s3:PutBucketOwnershipControls",
     "PutBucketPolicy": "s3:PutBucketPolicy",
     "PutBucketTagging": "s3:PutBucketTagging",

@@ -30,6 +30,8 @@ IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
 IAM_ACTION = {
     "s3:GetBucketEncryption": "s3:GetEncryptionConfiguration",
     "s3:PutBucketEncryption": "s3:PutEncryptionConfiguration",
+    "s3:GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "s3:PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
     "s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
     "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
     "s3:ListObjectVersions": "s3:ListBucketVersions",

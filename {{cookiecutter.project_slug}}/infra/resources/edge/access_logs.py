@@ -1,10 +1,11 @@
 """Load balancer access logs (option `alb_access_logs`): an S3 bucket of the stack.
 
 The bucket `<project>-<stack>-alb-logs-<account id>` is encrypted (SSE-S3), blocks all
-public access, owns every object it holds (no ACLs), refuses plain-HTTP requests, and lets
-only the region's Elastic Load Balancing log delivery write, under its prefix. The load
-balancer's `access_logs.s3.*` attributes point at it (load_balancer.py). Destroy, or an
-apply with the option off, empties the bucket (every object version) and deletes it.
+public access, owns every object it holds (no ACLs), refuses plain-HTTP requests, lets
+only the region's Elastic Load Balancing log delivery write, under its prefix, and deletes
+logs once they are `log_retention_days` old, like the log groups. The load balancer's
+`access_logs.s3.*` attributes point at it (load_balancer.py). Destroy, or an apply with the
+option off, empties the bucket (every object version) and deletes it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ LOG_DELIVERY_SERVICE_REGIONS = (
     "me-central-1",
     "mx-central-1",
 )
+# An upload left unfinished is billed until it is aborted; the stack never resumes one.
+ABORT_UPLOADS_AFTER_DAYS = 1
+# The tool never turns versioning on, but someone may (tests/infra/test_options.py does):
+# a log replaced or expired by the rule below is then kept as a noncurrent version, which
+# goes a day later.
+NONCURRENT_DAYS = 1
 PUBLIC_ACCESS_BLOCK = {
     "BlockPublicAcls": True,
     "IgnorePublicAcls": True,
@@ -110,6 +117,42 @@ def bucket_policy(ctx: Context, name: str) -> dict:
     }
 
 
+def lifecycle_rules(retention_days: int) -> list[dict]:
+    """The bucket's lifecycle rules (PutBucketLifecycleConfiguration's `Rules`), one for
+    the whole bucket. Amazon S3 User Guide, "Lifecycle configuration elements": `Filter`
+    with an empty `Prefix` applies a rule to every object; `Expiration` `Days` expires the
+    current version that many days after its creation; `NoncurrentVersionExpiration`
+    `NoncurrentDays` deletes a version that many days after it became noncurrent;
+    `AbortIncompleteMultipartUpload` `DaysAfterInitiation` aborts uploads left unfinished
+    (not allowed with a tag filter, and this rule has none)."""
+    return [
+        {
+            "ID": "expire-access-logs",
+            "Filter": {"Prefix": ""},
+            "Status": "Enabled",
+            "Expiration": {"Days": retention_days},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_DAYS},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_UPLOADS_AFTER_DAYS},
+        }
+    ]
+
+
+def normalized_rules(rules: list[dict]) -> list[dict]:
+    """Rules as compared: without `ID` (a name only), and the whole-bucket filter in one
+    spelling, whichever S3 echoes (`Filter: {}`, `Filter: {Prefix: ""}`, or the older
+    top-level `Prefix: ""`); in a stable order, since the order of rules means nothing."""
+    normalized = []
+    for rule in rules:
+        rule = {key: value for key, value in rule.items() if key != "ID"}
+        prefix = rule.pop("Prefix", None)
+        found = rule.pop("Filter", None)
+        if found in (None, {}) and prefix is not None:
+            found = {"Prefix": prefix}
+        rule["Filter"] = {"Prefix": ""} if found in (None, {}) else found
+        normalized.append({key: rule[key] for key in sorted(rule)})  # plans show one order
+    return sorted(normalized, key=canonical)
+
+
 def _missing(error: Exception, *codes: str) -> bool:
     return error_code(error) in codes
 
@@ -155,6 +198,12 @@ class AccessLogBucket(Resource):
                 lambda: canonical(s3.get_bucket_policy(Bucket=name)["Policy"]),
                 "NoSuchBucketPolicy",
             ),
+            "lifecycle": self._get(
+                lambda: normalized_rules(
+                    s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+                ),
+                "NoSuchLifecycleConfiguration",
+            ),
             "tags": tags.ours(listed, tags.stack_tags(ctx.settings)),
         }
 
@@ -177,7 +226,9 @@ class AccessLogBucket(Resource):
             "public_access_block": dict(PUBLIC_ACCESS_BLOCK),
             "ownership": "BucketOwnerEnforced",
             "policy": canonical(bucket_policy(ctx, name)),
+            "lifecycle": normalized_rules(lifecycle_rules(ctx.settings.log_retention_days)),
             "tags": tags.stack_tags(ctx.settings),
+            "_retention_days": ctx.settings.log_retention_days,
         }
 
     def create(self, ctx: Context, desired: dict) -> None:
@@ -209,6 +260,11 @@ class AccessLogBucket(Resource):
             )
         if actual.get("policy") != desired["policy"]:
             s3.put_bucket_policy(Bucket=name, Policy=desired["policy"])
+        if actual.get("lifecycle") != desired["lifecycle"]:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name,
+                LifecycleConfiguration={"Rules": lifecycle_rules(desired["_retention_days"])},
+            )
         if actual.get("tags") != desired["tags"]:
             s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags.as_list(desired["tags"])})
 
@@ -233,6 +289,9 @@ def resources() -> list[Resource]:
 def deploy_permissions(ctx: Context) -> list[dict]:
     """Plan looks for the bucket even with the option off (one left from it)."""
     bucket = f"arn:{ctx.aws.partition}:s3:::{ctx.settings.name('alb-logs')}-{ctx.aws.account_id}"
+    # IAM names differ from some API names (Service Authorization Reference, Amazon S3):
+    # Get/PutBucketLifecycleConfiguration are s3:Get/PutLifecycleConfiguration, and
+    # Get/PutBucketEncryption are s3:Get/PutEncryptionConfiguration.
     return [
         allow(
             [
@@ -245,6 +304,7 @@ def deploy_permissions(ctx: Context) -> list[dict]:
                 "s3:GetBucketPublicAccessBlock",
                 "s3:GetBucketTagging",
                 "s3:GetEncryptionConfiguration",
+                "s3:GetLifecycleConfiguration",
                 "s3:ListBucket",
                 "s3:ListBucketVersions",
                 "s3:PutBucketOwnershipControls",
@@ -252,6 +312,7 @@ def deploy_permissions(ctx: Context) -> list[dict]:
                 "s3:PutBucketPublicAccessBlock",
                 "s3:PutBucketTagging",
                 "s3:PutEncryptionConfiguration",
+                "s3:PutLifecycleConfiguration",
             ],
             [bucket, f"{bucket}/*"],
         )
