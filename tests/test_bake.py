@@ -57,6 +57,7 @@ EVERY_ANSWER_CHANGED = {
     "health_check_healthy_threshold": "3",
     "health_check_unhealthy_threshold": "4",
     "health_check_success_codes": "200-204",
+    "deregistration_delay_seconds": "45",
     "log_retention_days": "90",
     "alarm_email": "ops@example.com",
     "db_multi_az": "yes",

@@ -38,6 +38,7 @@ VARIANTS: dict[str, dict[str, str]] = {
         "app_desired_capacity": "2",
         "app_max_size": "4",
         "db_multi_az": "yes",
+        "deregistration_delay_seconds": "60",
         "db_deletion_protection": "yes",
         "db_performance_insights": "yes",
         "vpc_flow_logs": "yes",

@@ -64,6 +64,9 @@ class StackSettings:
     health_check_success_codes: str
     log_retention_days: int
     alarm_email: str
+    # How long the load balancer lets a leaving instance finish its requests (instance
+    # refresh, scale-in). AWS's own default is 300 s; a stack.toml without it gets this.
+    deregistration_delay_seconds: int = 30
     alarm_target_5xx_count: int = 10
     alarm_p99_response_ms: int = 1000
     alarm_db_cpu_percent: int = 80
@@ -539,6 +542,11 @@ def _check_health_check(check: _Checker) -> None:
         )
     check.integer("health_check_healthy_threshold", 2, 10, "2")
     check.integer("health_check_unhealthy_threshold", 2, 10, "2")
+    if "deregistration_delay_seconds" in check.raw:
+        # AWS accepts 0 to 3600 for the target group attribute
+        # deregistration_delay.timeout_seconds, and defaults to 300 (Elastic Load Balancing
+        # API Reference, TargetGroupAttribute).
+        check.integer("deregistration_delay_seconds", 0, 3600, "30")
     codes = check.text(
         "health_check_success_codes",
         SUCCESS_CODES,

@@ -38,6 +38,8 @@ SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
 REDIRECT_TO_HTTPS = {"protocol": "HTTPS", "port": str(HTTPS_PORT), "status_code": "HTTP_301"}
 ATTRIBUTES = {"routing.http.drop_invalid_header_fields.enabled": "true"}
 ACCESS_LOGS_ENABLED = "access_logs.s3.enabled"
+# How long a deregistering target drains before it is unused (0-3600 s, AWS's default 300).
+DEREGISTRATION_DELAY = "deregistration_delay.timeout_seconds"
 REPLACE_LB = "Change it back in stack.toml, or run `python -m infra destroy` and then apply."
 
 
@@ -236,8 +238,15 @@ class TargetGroup(Resource):
                 "unhealthy_threshold": tg["UnhealthyThresholdCount"],
                 "matcher": tg.get("Matcher", {}).get("HttpCode"),
             },
+            "deregistration_delay_seconds": self._deregistration_delay(ctx, tg["TargetGroupArn"]),
             "tags": tags.ours(elb_tags(ctx, tg["TargetGroupArn"]), tags.stack_tags(ctx.settings)),
         }
+
+    @staticmethod
+    def _deregistration_delay(ctx: Context, arn: str) -> int | None:
+        found = ctx.aws.elbv2.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]
+        value = {a["Key"]: a["Value"] for a in found}.get(DEREGISTRATION_DELAY)
+        return None if value is None else int(value)
 
     def desired(self, ctx: Context) -> dict | None:
         return {
@@ -247,6 +256,7 @@ class TargetGroup(Resource):
             "target_type": "instance",
             "vpc_id": ctx.attr(VPC, "id"),
             "health_check": health_check(ctx),
+            "deregistration_delay_seconds": ctx.settings.deregistration_delay_seconds,
             "tags": tags.stack_tags(ctx.settings),
         }
 
@@ -264,8 +274,14 @@ class TargetGroup(Resource):
             "Matcher": {"HttpCode": check["matcher"]},
         }
 
+    @staticmethod
+    def _set_deregistration_delay(ctx: Context, arn: str, seconds: int) -> None:
+        ctx.aws.elbv2.modify_target_group_attributes(
+            TargetGroupArn=arn, Attributes=[{"Key": DEREGISTRATION_DELAY, "Value": str(seconds)}]
+        )
+
     def create(self, ctx: Context, desired: dict) -> None:
-        ctx.aws.elbv2.create_target_group(
+        arn = ctx.aws.elbv2.create_target_group(
             Name=desired["name"],
             Protocol="HTTP",
             Port=desired["port"],
@@ -273,13 +289,19 @@ class TargetGroup(Resource):
             TargetType="instance",
             Tags=tags.as_list(desired["tags"]),
             **self._health_check_arguments(desired["health_check"]),
-        )
+        )["TargetGroups"][0]["TargetGroupArn"]
+        # CreateTargetGroup takes no attributes: a new group drains for AWS's 300 s until set.
+        self._set_deregistration_delay(ctx, arn, desired["deregistration_delay_seconds"])
 
     def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         if actual["health_check"] != desired["health_check"]:
             ctx.aws.elbv2.modify_target_group(
                 TargetGroupArn=actual["arn"],
                 **self._health_check_arguments(desired["health_check"]),
+            )
+        if actual["deregistration_delay_seconds"] != desired["deregistration_delay_seconds"]:
+            self._set_deregistration_delay(
+                ctx, actual["arn"], desired["deregistration_delay_seconds"]
             )
         converge_elb_tags(ctx, actual, desired)
 
@@ -442,6 +464,7 @@ def deploy_permissions(ctx: Context) -> list[dict]:
             "elasticloadbalancing:DescribeLoadBalancerAttributes",
             "elasticloadbalancing:DescribeLoadBalancers",
             "elasticloadbalancing:DescribeTags",
+            "elasticloadbalancing:DescribeTargetGroupAttributes",
             "elasticloadbalancing:DescribeTargetGroups",
         ),
         allow(
@@ -456,6 +479,7 @@ def deploy_permissions(ctx: Context) -> list[dict]:
                 "elasticloadbalancing:ModifyListener",
                 "elasticloadbalancing:ModifyLoadBalancerAttributes",
                 "elasticloadbalancing:ModifyTargetGroup",
+                "elasticloadbalancing:ModifyTargetGroupAttributes",
                 "elasticloadbalancing:SetSecurityGroups",
                 "elasticloadbalancing:SetSubnets",
             ],
