@@ -165,7 +165,57 @@ DENIED_CODES = (
     "UnauthorizedAccess",
     "AuthorizationError",
 )
-QUOTA_PATTERN = re.compile(r"LimitExceeded|QuotaExceeded|TooMany|InsufficientInstanceCapacity")
+# AWS refusing calls for their rate, not for what they ask. botocore's retry handler retries
+# these (botocore/retries/standard.py, ThrottledRetryableChecker), so by the time one reaches
+# `translate` the retries are spent. Its list has LimitExceededException too, but in every
+# service this stack calls (IAM, ECR, ACM, CloudWatch Logs, Secrets Manager) that code means a
+# quota, so it stays one here unless the message says "Rate exceeded". SNS says `Throttled`,
+# SSM `TooManyUpdates` (another update of the same parameter is under way).
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+        "Throttled",
+        "TooManyRequests",
+        "TooManyUpdates",
+    }
+)
+THROTTLING_PATTERN = re.compile(r"Throttl")
+# What a limit code says when the limit is a rate (checked only on codes like QUOTA_PATTERN's).
+RATE_MESSAGE = re.compile(r"(?i)\brate exceeded\b|\bthrottl")
+# HTTP 429 Too Many Requests, whatever the code says.
+THROTTLING_STATUS = 429
+# The account's quotas: VpcLimitExceeded, LimitExceeded (IAM), TooManyLoadBalancers,
+# TooManyBuckets, InstanceQuotaExceeded (RDS), LimitExceededException... Checked after throttling,
+# so RequestLimitExceeded and TooManyRequestsException never land here.
+QUOTA_PATTERN = re.compile(r"LimitExceeded|LimitsExceeded|QuotaExceeded|TooMany|LimitReached")
+# AWS has no spare machines of that kind in that zone right now: not a quota of the account.
+CAPACITY_PATTERN = re.compile(r"^Insufficient\w*Capacity")
+
+
+def is_throttling(error: Exception) -> bool:
+    """AWS refused the call because of the rate of calls (after botocore's own retries)."""
+    if not isinstance(error, botocore.exceptions.ClientError):
+        return False
+    code = error_code(error)
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return (
+        code in THROTTLING_CODES
+        or bool(THROTTLING_PATTERN.search(code))
+        or status == THROTTLING_STATUS
+        or bool(QUOTA_PATTERN.search(code) and RATE_MESSAGE.search(error_message(error)))
+    )
 
 
 def translate(error: BaseException) -> DeployError | None:
@@ -209,6 +259,18 @@ def translate(error: BaseException) -> DeployError | None:
         return DeployError(
             f"The region is not enabled for this account ({message}): enable it "
             "in the AWS console (Account > AWS Regions) or pick another aws_region."
+        )
+    if is_throttling(error):
+        return DeployError(
+            f"AWS kept refusing {operation} because of the rate of calls ({code}), even "
+            "after retries: wait a minute and run the same command again; it carries on "
+            "from where it stopped and creates nothing twice."
+        )
+    if CAPACITY_PATTERN.search(code):
+        return DeployError(
+            f"AWS has no spare capacity for {operation} right now ({code}: {message}): "
+            "wait a few minutes and run the same command again, or pick another instance "
+            "type or class (or availability_zones) in stack.toml."
         )
     if QUOTA_PATTERN.search(code):
         return DeployError(
