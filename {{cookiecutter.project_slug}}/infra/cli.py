@@ -53,6 +53,11 @@ def parser() -> argparse.ArgumentParser:
             "--image-tag",
             help="image tag to run (default: $IMAGE_TAG, else the tag running now, else latest)",
         )
+        command.add_argument(
+            "--update-image",
+            action="store_true",
+            help="move the instances to the newest Amazon Linux 2023 image (kept until asked)",
+        )
     for command in (apply, destroy):
         command.add_argument("--auto-approve", action="store_true", help="do not ask to confirm")
         command.add_argument(
@@ -127,7 +132,11 @@ def _error(line: str) -> None:
 def context(args, settings: StackSettings, out: Printer, aws: Aws | None = None) -> Context:
     """A fresh state to read into; `aws` reuses the clients of an earlier context."""
     return Context(
-        settings, aws or Aws(settings.aws_region), out, image_tag=getattr(args, "image_tag", None)
+        settings,
+        aws or Aws(settings.aws_region),
+        out,
+        image_tag=getattr(args, "image_tag", None),
+        update_image=getattr(args, "update_image", False),
     )
 
 
@@ -164,7 +173,12 @@ def cmd_plan(args, settings: StackSettings, out: Printer) -> int:
     ctx = context(args, settings, out)
     checks.preflight(ctx)
     actions = engine.plan(ctx, stack_resources(ctx))
-    for line in [*plan_output.render(actions, ctx.state), "", *costs.render_estimate(settings)]:
+    for line in [
+        *plan_output.render(actions, ctx.state),
+        *ctx.notes,
+        "",
+        *costs.render_estimate(settings),
+    ]:
         out(line)
     if any(action.error for action in actions):
         return 1
@@ -179,6 +193,8 @@ def cmd_apply(args, settings: StackSettings, out: Printer) -> int:
         _break(lock, out)
     if not engine.has_changes(engine.plan(ctx, stack_resources(ctx))):
         out("No changes. Your infrastructure matches the configuration.")
+        for line in ctx.notes:
+            out(line)
         _print_outputs(ctx, out)
         return 0
     with lock:

@@ -84,11 +84,15 @@ class Context:
         printer: Printer | None = None,
         image_tag: str | None = None,
         sleep: Callable[[float], None] | None = None,
+        update_image: bool = False,
     ):
         self.settings = settings
         self.aws = aws
         self.out = printer or Printer()
         self.image_tag_override = image_tag
+        self.update_image = update_image
+        # Lines for the user after the plan (`note`), each once.
+        self.notes: list[str] = []
         self.sleep = sleep or self.default_sleep
         self.state: dict[str, dict | None] = {}
         self._state_lock = threading.Lock()
@@ -99,6 +103,11 @@ class Context:
         self._changing = False
         # In a thread of a parallel read: (address being read, addresses it may look at).
         self._reading = threading.local()
+
+    def note(self, line: str) -> None:
+        with self._cache_lock:
+            if line not in self.notes:
+                self.notes.append(line)
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """`compute()` once per run: for what a run does not change (the region's zones)."""

@@ -128,11 +128,40 @@ def latest_ami(ctx: Context) -> dict:
                 f"The public parameter {name} does not exist in {ctx.aws.region}: "
                 "is the region enabled and correct?"
             ) from None
-        images = ctx.aws.ec2.describe_images(ImageIds=[image_id])["Images"]
-        root = images[0].get("RootDeviceName", "/dev/xvda") if images else "/dev/xvda"
-        return {"id": image_id, "root_device": root}
+        return describe_image(ctx, image_id)
 
     return ctx.cached("latest_ami", read)
+
+
+def describe_image(ctx: Context, image_id: str) -> dict:
+    def read() -> dict:
+        images = ctx.aws.ec2.describe_images(ImageIds=[image_id])["Images"]
+        image = images[0] if images else {}
+        return {
+            "id": image_id,
+            "root_device": image.get("RootDeviceName", "/dev/xvda"),
+            "architecture": image.get("Architecture"),
+        }
+
+    return ctx.cached(f"image:{image_id}", read)
+
+
+def image_to_run(ctx: Context, running: str | None) -> dict:
+    """The image the instances keep running until `--update-image`: AWS publishes a new
+    Amazon Linux 2023 image every few weeks, and following it would make every plan show a
+    change and every apply, even of an alarm threshold, replace every instance. Not kept
+    when the instance type needs another architecture."""
+    latest = latest_ami(ctx)
+    if running is None or running == latest["id"] or ctx.update_image:
+        return latest
+    kept = describe_image(ctx, running)
+    if kept["architecture"] not in (None, architecture(ctx)):
+        return latest
+    ctx.note(
+        f"A newer Amazon Linux 2023 image is available ({latest['id']}; the instances run "
+        f"{running}): `python -m infra apply --update-image` replaces them onto it."
+    )
+    return kept
 
 
 def instance_tags(ctx: Context) -> dict:
@@ -326,7 +355,7 @@ class LaunchTemplate(Resource):
 
     def desired(self, ctx: Context) -> dict | None:
         settings = ctx.settings
-        ami = latest_ami(ctx)
+        ami = image_to_run(ctx, (ctx.actual(self.address) or {}).get("image_id"))
         repository = ctx.attr(REPOSITORY, "uri")
         sg = ctx.attr(group_address("app"), "id")
         tag = image_tag(ctx)
