@@ -15,6 +15,7 @@ import dataclasses
 import ipaddress
 import keyword
 import re
+import string
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -67,6 +68,9 @@ class StackSettings:
     # How long the load balancer lets a leaving instance finish its requests (instance
     # refresh, scale-in). AWS's own default is 300 s; a stack.toml without it gets this.
     deregistration_delay_seconds: int = 30
+    # The architecture deploy.yml builds the image for, fixed when the project is generated
+    # (None: not recorded, in a stack.toml from before; then not checked).
+    image_architecture: str | None = None
     alarm_target_5xx_count: int = 10
     alarm_p99_response_ms: int = 1000
     alarm_db_cpu_percent: int = 80
@@ -325,6 +329,7 @@ def validate(raw: Mapping[str, Any]) -> tuple[StackSettings | None, list[Problem
         _check_names,
         _check_network,
         _check_app,
+        _check_image_architecture,
         _check_database,
         _check_health_check,
         _check_observability,
@@ -487,6 +492,32 @@ def _check_app(check: _Checker) -> None:
             f"must satisfy app_min_size ({low}) <= app_desired_capacity ({desired}) "
             f"<= app_max_size ({high})",
             "1 with min 1 and max 2",
+        )
+
+
+def instance_architecture(instance_type: str) -> str:
+    """arm64 for Graviton families (a `g` after the generation: t4g, m7g, c6gn), else x86_64:
+    the rule deploy.yml is generated with."""
+    family = instance_type.split(".")[0]
+    after_generation = family.lstrip(string.ascii_lowercase).lstrip(string.digits)
+    return "arm64" if "g" in after_generation else "x86_64"
+
+
+def _check_image_architecture(check: _Checker) -> None:
+    """An amd64 image does not start on a Graviton instance, nor an arm64 one on x86."""
+    image = check.raw.get("image_architecture")
+    instance_type = str(check.raw.get("app_instance_type", ""))
+    if image is None or not INSTANCE_TYPE.fullmatch(instance_type):
+        return
+    if image not in ("x86_64", "arm64"):
+        check.fail("image_architecture", "must be x86_64 or arm64", "x86_64")
+    elif instance_architecture(instance_type) != image:
+        check.fail(
+            "app_instance_type",
+            f"runs {instance_architecture(instance_type)}, but the image is built for {image} "
+            "(image_architecture here, --platform in .github/workflows/deploy.yml): pick an "
+            f"{image} type, or change both",
+            "t4g.micro" if image == "arm64" else "t3.micro",
         )
 
 

@@ -43,3 +43,18 @@ def test_load_balancer_name_length_is_checked_before_aws(moto, project, infra, c
     assert result.code == 1
     assert "load balancer name" in result.err
     assert calls.all == []
+
+
+def test_an_instance_type_of_another_architecture_than_the_image_is_refused(project, infra, calls):
+    """An image built for amd64 does not start on a Graviton (arm64) instance: the platform
+    deploy.yml builds for is fixed when the project is generated (issue #15, item 11)."""
+    project.set("image_architecture", '"x86_64"')
+    project.set("app_instance_type", '"t4g.small"')
+    result = infra("validate")
+    assert result.code == 1
+    assert "app_instance_type = 't4g.small': runs arm64, but the image is built for x86_64" in (
+        result.err
+    )
+    assert calls.all == []
+    project.set("app_instance_type", '"t3a.small"')  # AMD, still x86_64
+    assert "app_instance_type" not in infra("validate").err
