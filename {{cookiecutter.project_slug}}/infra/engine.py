@@ -174,10 +174,22 @@ class Context:
         """Poll `done()` until true, printing Terraform's "Still creating... [30s elapsed]".
 
         `timed_out(elapsed)` words the error when it takes longer than `timeout_seconds`.
+        While creating or changing, NotFound means AWS does not list the resource yet (its
+        APIs are eventually consistent): not done. A wait for a deletion handles NotFound
+        itself, as done.
         """
         started = time.monotonic()
         last_report = started
-        while not done():
+
+        def finished() -> bool:
+            try:
+                return done()
+            except Exception as error:
+                if verb == "destroying" or not is_not_found(error):
+                    raise
+                return False
+
+        while not finished():
             now = time.monotonic()
             if now - started > timeout_seconds:
                 elapsed = _duration(now - started)
