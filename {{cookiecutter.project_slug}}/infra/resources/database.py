@@ -7,6 +7,7 @@ Manager secret; this tool never sees, writes or prints it.
 from __future__ import annotations
 
 import datetime
+import time
 
 from infra import tags
 from infra.aws import DeployError, delete_when_free
@@ -28,6 +29,32 @@ PARAMETERS = {"rds.force_ssl": "1"}
 LOG_EXPORTS = ("postgresql", "upgrade")
 # Performance Insights keeps 7 days of data for free; longer retention is billed.
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
+# Statuses in which the instance is in use and takes further changes. After a storage change
+# RDS reports storage-optimization, which "can take several hours"; the instance is
+# operational meanwhile, only another storage change has to wait for it to end (RDS User
+# Guide, "Increasing DB instance storage capacity"; AWS Knowledge Center, "Why is my Amazon
+# RDS DB instance stuck in the storage-optimization state?").
+SETTLED_STATUSES = ("available", "storage-optimization")
+# The ModifyDBInstance parameters of the stack that RDS queues in PendingModifiedValues and
+# then carries out under the status `modifying` ("If you choose to apply the change
+# immediately, it occurs immediately", RDS User Guide, "Modifying an Amazon RDS DB instance",
+# "Settings for DB instances"), each with how DescribeDBInstances shows it done. The table
+# says every other one the stack sets needs no status change: copy tags to snapshots, auto
+# minor version upgrade, deletion protection, log exports, Performance Insights and public
+# access "occur immediately" (ignoring ApplyImmediately), the parameter group "occurs
+# immediately", security groups and the managed master password are "applied asynchronously,
+# as soon as possible", and so is the backup retention from one nonzero value to another
+# (validation.py keeps it at 1 or more; only 0 <-> nonzero means downtime).
+STATUS_CHANGING = {
+    "DBInstanceClass": lambda db, new: db["DBInstanceClass"] == new,
+    "AllocatedStorage": lambda db, new: db["AllocatedStorage"] >= new,
+    "StorageType": lambda db, new: db.get("StorageType") == new,
+    "MultiAZ": lambda db, new: bool(db.get("MultiAZ")) == new,
+}
+# Right after ModifyDBInstance the status can still read `available` for a while; RDS
+# starts a change it applies immediately within this, or the second wait catches it.
+START_SECONDS = 300
+WAIT_SECONDS = 3600
 REPLACE_DB = (
     "Replacing the database would lose its data: change it back in stack.toml, or "
     "take a snapshot and run `python -m infra destroy`, then apply."
@@ -335,16 +362,106 @@ class DbInstance(Resource):
             "PerformanceInsightsRetentionPeriod": PERFORMANCE_INSIGHTS_RETENTION_DAYS,
         }
 
-    def _wait_available(self, ctx, verb):
-        def available() -> bool:
-            db = ctx.aws.rds.describe_db_instances(DBInstanceIdentifier=ctx.settings.name("db"))[
-                "DBInstances"
-            ][0]
-            return db["DBInstanceStatus"] == "available"
+    def _describe(self, ctx) -> dict:
+        return ctx.aws.rds.describe_db_instances(DBInstanceIdentifier=ctx.settings.name("db"))[
+            "DBInstances"
+        ][0]
 
-        ctx.wait(self.address, verb, available, timeout_seconds=3600)
+    def _timed_out(self, seen: dict):
+        def message(elapsed: str) -> str:
+            db = seen.get("db") or {}
+            pending = ", ".join(sorted(db.get("PendingModifiedValues") or {}))
+            doing = f"still reports `{db.get('DBInstanceStatus', 'unknown')}`"
+            if pending:
+                doing += f" with changes pending ({pending})"
+            return (
+                f"{self.address}: RDS {doing} after {elapsed}. RDS goes on with it: run "
+                "`python -m infra apply` again to resume waiting, or check the database in "
+                "the RDS console."
+            )
+
+        return message
+
+    def _wait_available(self, ctx, verb):
+        """Until the new instance is `available`: RDS reports creating, then backing-up (the
+        first automated backup), then available; anything before that keeps waiting."""
+        seen: dict = {}
+
+        def available() -> bool:
+            seen["db"] = self._describe(ctx)
+            return seen["db"]["DBInstanceStatus"] == "available"
+
+        ctx.wait(
+            self.address,
+            verb,
+            available,
+            timeout_seconds=WAIT_SECONDS,
+            timed_out=self._timed_out(seen),
+        )
+
+    def _wait_settled(self, ctx, verb: str, seen: dict) -> dict:
+        """Until RDS has nothing in progress or queued: a settled status, no pending changes."""
+
+        def settled() -> bool:
+            seen["db"] = db = self._describe(ctx)
+            return db["DBInstanceStatus"] in SETTLED_STATUSES and not db.get(
+                "PendingModifiedValues"
+            )
+
+        ctx.wait(
+            self.address,
+            verb,
+            settled,
+            timeout_seconds=WAIT_SECONDS,
+            timed_out=self._timed_out(seen),
+        )
+        return seen["db"]
+
+    def _wait_modified(self, ctx, modify: dict) -> None:
+        """After ModifyDBInstance: until RDS has started what it applies through a status
+        change (at most START_SECONDS), then until nothing is in progress or pending."""
+        seen: dict = {}
+        waited = {key: value for key, value in modify.items() if key in STATUS_CHANGING}
+        if waited:
+            deadline = time.monotonic() + START_SECONDS
+
+            def started() -> bool:
+                seen["db"] = db = self._describe(ctx)
+                pending = db.get("PendingModifiedValues") or {}
+                return (
+                    db["DBInstanceStatus"] not in SETTLED_STATUSES
+                    or all(
+                        key not in pending and STATUS_CHANGING[key](db, value)
+                        for key, value in waited.items()
+                    )
+                    # Not started visibly in time: the next wait still waits for anything
+                    # pending.
+                    or time.monotonic() > deadline
+                )
+
+            ctx.wait(
+                self.address,
+                "waiting for RDS to start the change",
+                started,
+                timeout_seconds=START_SECONDS + 60,
+            )
+        db = self._wait_settled(ctx, "modifying", seen)
+        storage = "AllocatedStorage" in modify or "StorageType" in modify
+        if storage and db["DBInstanceStatus"] == "storage-optimization":
+            ctx.out(
+                f"{self.address}: the new storage is in use; RDS goes on optimizing it "
+                "(storage-optimization, which can take hours) and takes the next storage "
+                "change after that ends, six hours from now at the earliest"
+            )
 
     def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
+        db = self._describe(ctx)
+        if db["DBInstanceStatus"] not in SETTLED_STATUSES or db.get("PendingModifiedValues"):
+            # Mid-change (an apply that stopped waiting, or a change made elsewhere): RDS
+            # refuses another one until it is done. Wait, then change what still differs.
+            self._wait_settled(ctx, "waiting for the change RDS is making", {})
+            actual = self.read(ctx) or actual
+            changes = [c for c in changes if actual.get(c.attribute) != desired.get(c.attribute)]
         fields = {
             "instance_class": "DBInstanceClass",
             "allocated_storage": "AllocatedStorage",
@@ -375,7 +492,7 @@ class DbInstance(Resource):
             ctx.aws.rds.modify_db_instance(
                 DBInstanceIdentifier=actual["identifier"], ApplyImmediately=True, **modify
             )
-            self._wait_available(ctx, "modifying")
+            self._wait_modified(ctx, modify)
         converge_rds_tags(ctx, actual, desired)
 
     def check_destroy(self, ctx: Context, actual: dict) -> None:
