@@ -11,7 +11,7 @@ option off, empties the bucket (every object version) and deletes it.
 from __future__ import annotations
 
 from infra import tags
-from infra.aws import DeployError, error_code
+from infra.aws import DeployError, error_code, error_message, retry
 from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import ACCESS_LOG_BUCKET
 from infra.resources.shared.iam import canonical
@@ -153,6 +153,23 @@ def normalized_rules(rules: list[dict]) -> list[dict]:
     return sorted(normalized, key=canonical)
 
 
+# On destroy the load balancer goes first, but Elastic Load Balancing can still deliver its
+# last log file after that (it publishes each node's file every 5 minutes and "log delivery
+# is eventually consistent": ELB User Guide, "Access logs for your Application Load
+# Balancer"), so S3 may refuse DeleteBucket with BucketNotEmpty ("The bucket you tried to
+# delete is not empty", Amazon S3 API Reference, "Error responses") after the bucket was
+# emptied: empty it again and retry, a few times.
+NOT_EMPTY_CODE = "BucketNotEmpty"
+NOT_EMPTY_MESSAGE = "not empty"
+EMPTY_ATTEMPTS = 6
+EMPTY_FIRST_DELAY_SECONDS = 5.0
+
+
+def is_refilled(error: Exception) -> bool:
+    """S3 refused DeleteBucket because something was written to the bucket meanwhile."""
+    return error_code(error) == NOT_EMPTY_CODE and NOT_EMPTY_MESSAGE in error_message(error)
+
+
 def _missing(error: Exception, *codes: str) -> bool:
     return error_code(error) in codes
 
@@ -270,16 +287,46 @@ class AccessLogBucket(Resource):
 
     def delete(self, ctx: Context, actual: dict) -> None:
         s3, name = ctx.aws.client("s3"), actual["name"]
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
-            objects = [
-                {"Key": item["Key"], "VersionId": item["VersionId"]}
-                for item in (*page.get("Versions", []), *page.get("DeleteMarkers", []))
-            ]
-            for start in range(0, len(objects), 1000):  # DeleteObjects takes 1000 at most
-                s3.delete_objects(
-                    Bucket=name, Delete={"Objects": objects[start : start + 1000], "Quiet": True}
-                )
-        s3.delete_bucket(Bucket=name)
+
+        def empty_then_delete() -> None:
+            for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+                objects = [
+                    {"Key": item["Key"], "VersionId": item["VersionId"]}
+                    for item in (*page.get("Versions", []), *page.get("DeleteMarkers", []))
+                ]
+                for start in range(0, len(objects), 1000):  # DeleteObjects takes 1000 at most
+                    refused = s3.delete_objects(
+                        Bucket=name,
+                        Delete={"Objects": objects[start : start + 1000], "Quiet": True},
+                    ).get("Errors", [])
+                    if refused:  # Quiet: only the objects S3 did not delete come back
+                        first = refused[0]
+                        raise DeployError(
+                            f"{self.address}: S3 refused to delete {len(refused)} object(s) of "
+                            f"bucket {name} ({first.get('Code')}: {first.get('Message')}, "
+                            f"{first.get('Key')}): check the bucket's policy and your "
+                            "permissions, then run the same command again."
+                        )
+            s3.delete_bucket(Bucket=name)
+
+        try:
+            retry(
+                empty_then_delete,
+                is_refilled,
+                ctx.sleep,
+                attempts=EMPTY_ATTEMPTS,
+                first_delay=EMPTY_FIRST_DELAY_SECONDS,
+            )
+        except s3.exceptions.ClientError as error:
+            if not is_refilled(error):
+                raise
+            raise DeployError(
+                f"{self.address}: S3 still refuses to delete bucket {name} after emptying it "
+                f"{EMPTY_ATTEMPTS} times ({error_code(error)}: {error_message(error)}): "
+                "something keeps writing to it; check that no other load balancer or service "
+                "logs to it, empty it in the S3 console, then run `python -m infra destroy` "
+                "again."
+            ) from None
 
 
 def resources() -> list[Resource]:

@@ -7,6 +7,7 @@ the domain's ACM certificate (certificate.py), and port 80 answers with a redire
 from __future__ import annotations
 
 from infra import tags
+from infra.aws import DeployError, error_code, error_message, retry
 from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import (
     ACCESS_LOG_BUCKET,
@@ -40,6 +41,15 @@ ATTRIBUTES = {"routing.http.drop_invalid_header_fields.enabled": "true"}
 ACCESS_LOGS_ENABLED = "access_logs.s3.enabled"
 # How long a deregistering target drains before it is unused (0-3600 s, AWS's default 300).
 DEREGISTRATION_DELAY = "deregistration_delay.timeout_seconds"
+# Turning access logs on makes Elastic Load Balancing write a test file to the bucket, and a
+# bucket policy put seconds before may not be in effect yet: AWS then refuses with
+# InvalidConfigurationRequest "Access Denied for bucket: <name>. Please check S3bucket
+# permission" (ELB User Guide, "Enable access logs for your Application Load Balancer",
+# "Verify bucket permissions" and "Troubleshooting"). Retried for about two minutes.
+BUCKET_DENIED_CODE = "InvalidConfigurationRequest"
+BUCKET_DENIED_MESSAGE = "access denied for bucket"
+BUCKET_DENIED_ATTEMPTS = 8
+BUCKET_DENIED_FIRST_DELAY_SECONDS = 2.0
 REPLACE_LB = "Change it back in stack.toml, or run `python -m infra destroy` and then apply."
 
 
@@ -51,6 +61,14 @@ def attributes(ctx: Context) -> dict[str, str]:
         wanted["access_logs.s3.bucket"] = access_log_bucket_name(ctx)
         wanted["access_logs.s3.prefix"] = ACCESS_LOG_PREFIX
     return wanted
+
+
+def bucket_not_writable_yet(error: Exception) -> bool:
+    """ELB's test write to a new access log bucket was refused: its policy is not in effect."""
+    return (
+        error_code(error) == BUCKET_DENIED_CODE
+        and BUCKET_DENIED_MESSAGE in error_message(error).lower()
+    )
 
 
 def elb_tags(ctx: Context, arn: str) -> dict:
@@ -159,10 +177,30 @@ class LoadBalancer(Resource):
         ctx.wait(self.address, "creating", active, timeout_seconds=900)
 
     def _set_attributes(self, ctx, arn, wanted: dict[str, str]):
-        ctx.aws.elbv2.modify_load_balancer_attributes(
-            LoadBalancerArn=arn,
-            Attributes=[{"Key": key, "Value": value} for key, value in wanted.items()],
-        )
+        def modify() -> None:
+            ctx.aws.elbv2.modify_load_balancer_attributes(
+                LoadBalancerArn=arn,
+                Attributes=[{"Key": key, "Value": value} for key, value in wanted.items()],
+            )
+
+        try:
+            retry(
+                modify,
+                bucket_not_writable_yet,
+                ctx.sleep,
+                attempts=BUCKET_DENIED_ATTEMPTS,
+                first_delay=BUCKET_DENIED_FIRST_DELAY_SECONDS,
+            )
+        except ctx.aws.elbv2.exceptions.ClientError as error:
+            if not bucket_not_writable_yet(error):
+                raise
+            raise DeployError(
+                f"{self.address}: the load balancer still may not write its access logs to "
+                f"bucket {wanted.get('access_logs.s3.bucket')} after about two minutes "
+                f"({error_code(error)}: {error_message(error)}): check the bucket's policy "
+                "(`python -m infra plan` shows it if it differs), or set alb_access_logs = "
+                "false in stack.toml, then run apply again."
+            ) from None
 
     def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         elbv2, arn = ctx.aws.elbv2, actual["arn"]
