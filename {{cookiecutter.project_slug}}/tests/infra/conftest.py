@@ -13,12 +13,35 @@ import io
 from collections.abc import Iterator
 
 import boto3
+import model_checks
 import pytest
 from helpers import HOSTED_ZONE_ID, Calls, Project, Result, create_hosted_zone
 from moto.autoscaling import models as autoscaling_models
 
 from devtools.emulated_aws import emulated_aws
 from infra import aws
+
+
+@pytest.fixture(autouse=True)
+def model_constraints() -> Iterator[list[str]]:
+    """moto stricter than AWS's client: every botocore call is checked against its service
+    model's enums, lengths, patterns, ranges and list sizes (model_checks.py), which botocore
+    does not check and moto rarely does. A violation raises an AssertionError at the call,
+    which fails the test, and is also kept: this fixture fails the test at teardown if any
+    call made since the last test's teardown broke a rule, in case the code under test caught
+    the error. A test that breaks a rule on purpose clears this list.
+
+    The check wraps `BaseClient._convert_to_request_dict`, so it covers every client: the
+    deploy tool's and the tests' own (`infra.aws.call_observers` sees only the deploy tool's).
+    It is installed once for the process, not per test, so the calls of module-scoped
+    fixtures (applied_stack) are checked too, unless one is set up before the process's
+    first test; their violations are reported by the next test. The walk of each input
+    shape is built once and skips subtrees with no rules: about 5 microseconds a call.
+    """
+    model_checks.install()
+    yield model_checks.VIOLATIONS
+    found = model_checks.take_violations()
+    assert not found, "AWS calls that break their service model's rules:\n" + "\n".join(found)
 
 
 @pytest.fixture
