@@ -35,11 +35,12 @@ MISSES_PER_CREATE = 2
 def eventually_consistent(moto, project):
     misses: dict[str, int] = {}
     seen: list[str] = []
+    tool = aws.Aws(project.settings.aws_region)  # made once: a boto3 session is slow to make
 
     def not_found(service: str, operation: str, code: str) -> Exception:
         """The modeled exception AWS's answer becomes, from the tool's own client (each client
         has its own exception classes: what the tool's `except` clauses catch)."""
-        exceptions = aws.Aws(project.settings.aws_region).client(service).exceptions
+        exceptions = tool.client(service).exceptions
         return exceptions.from_code(code)(
             {"Error": {"Code": code, "Message": "not found"}}, operation
         )
