@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 
 FAKE_ENVIRONMENT = {
@@ -60,11 +61,24 @@ def without_account_only_settings(stack_toml: str) -> tuple[str, list[str]]:
 def emulated_aws() -> Iterator[None]:
     """Dummy credentials, instant polling, and moto in place of AWS; all undone after."""
     from moto import mock_aws
+    from moto.core.botocore_stubber import BotocoreStubber
 
     from infra import engine
 
     saved_environment = dict(os.environ)
     saved_timing = engine.Context.poll_seconds, engine.Context.default_sleep
+    # moto's backends are not thread-safe (a DescribeAlarms can iterate over the alarms
+    # while a PutMetricAlarm from another thread adds one: "dictionary changed size during
+    # iteration"); AWS is. The deploy tool reads and changes in parallel, so moto answers
+    # one call at a time here: the tool's threads still overlap in everything else.
+    answer = BotocoreStubber.process_request
+    one_at_a_time = threading.RLock()
+
+    def process_request(self, request):
+        with one_at_a_time:
+            return answer(self, request)
+
+    BotocoreStubber.process_request = process_request
     for name in REMOVED_ENVIRONMENT:
         os.environ.pop(name, None)
     os.environ.update(FAKE_ENVIRONMENT)
@@ -74,6 +88,7 @@ def emulated_aws() -> Iterator[None]:
         with mock_aws():
             yield
     finally:
+        BotocoreStubber.process_request = answer
         engine.Context.poll_seconds, engine.Context.default_sleep = saved_timing
         os.environ.clear()
         os.environ.update(saved_environment)
