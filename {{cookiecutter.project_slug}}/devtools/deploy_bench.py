@@ -29,7 +29,6 @@ import datetime
 import io
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,7 @@ from devtools.emulated_aws import (
     without_account_only_settings,
 )
 from devtools.latency_proxy import LatencyProxy
+from devtools.processes import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Simulated time each branch waits for AWS, in about real AWS's proportions (the database
@@ -161,9 +161,7 @@ def timed_first_apply(directory: Path, waits: bool) -> float:
 @contextlib.contextmanager
 def moto_server(directory: Path) -> Iterator[str]:
     """moto_server in its own process on a free loopback port: its URL; stopped after."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        url = f"http://{HOST}:{probe.getsockname()[1]}"
+    url = f"http://{HOST}:{free_port(HOST)}"
     log = directory / "moto_server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments

@@ -21,7 +21,7 @@ from infra.resources.shared.addresses import (
     subnet_address,
 )
 from infra.resources.shared.ec2 import require_two_zones
-from infra.resources.shared.log_group import LogGroup
+from infra.resources.shared.log_group import LogGroup, manage_log_groups
 from infra.resources.shared.permissions import allow, arn, reads, service_linked_role
 
 # Every client must use TLS; the app connects with sslmode=require.
@@ -545,16 +545,7 @@ def deploy_permissions(ctx: Context) -> list[dict]:
     instance = arn(ctx, "rds", f"db:{name('db')}")
     return [
         reads("rds:DescribeDBParameterGroups"),
-        allow(
-            [
-                "logs:CreateLogGroup",
-                "logs:DeleteLogGroup",
-                "logs:ListTagsForResource",
-                "logs:PutRetentionPolicy",
-                "logs:TagResource",
-            ],
-            arn(ctx, "logs", f"log-group:/aws/rds/instance/{name('db')}/*"),
-        ),
+        manage_log_groups(ctx, exported_log_group_name(ctx, "*")),
         allow(
             [
                 "rds:AddTagsToResource",

@@ -73,18 +73,20 @@ class LogGroup(Resource):
         ctx.aws.client("logs").delete_log_group(logGroupName=actual["name"])
 
 
+def manage_log_groups(ctx: Context, names: str) -> dict:
+    """What the deploy role may do to the log groups named like `names` (a `*` pattern)."""
+    return allow(
+        [
+            "logs:CreateLogGroup",
+            "logs:DeleteLogGroup",
+            "logs:ListTagsForResource",
+            "logs:PutRetentionPolicy",
+            "logs:TagResource",
+        ],
+        arn(ctx, "logs", f"log-group:{names}"),
+    )
+
+
 def deploy_permissions(ctx: Context) -> list[dict]:
     """The stack's log groups, all named /<project>/<stack>/..."""
-    return [
-        reads("logs:DescribeLogGroups"),
-        allow(
-            [
-                "logs:CreateLogGroup",
-                "logs:DeleteLogGroup",
-                "logs:ListTagsForResource",
-                "logs:PutRetentionPolicy",
-                "logs:TagResource",
-            ],
-            arn(ctx, "logs", f"log-group:{log_group_name(ctx, '*')}"),
-        ),
-    ]
+    return [reads("logs:DescribeLogGroups"), manage_log_groups(ctx, log_group_name(ctx, "*"))]
