@@ -220,8 +220,8 @@ def shell_word(value) -> str:
 
 
 # CommonMark lets a backslash escape any ASCII punctuation; these are the ones that can
-# start or end inline markup, a link, raw HTML, an entity or (in a table) a cell.
-_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|&~!#])")
+# start or end inline markup, a link, raw HTML, an entity, math on GitHub, or a table cell.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|&~!#$])")
 _MARKDOWN_BLOCK_START = re.compile(r"^(\s*)([-+=>]|\d+[.)])")
 
 
@@ -239,8 +239,8 @@ def markdown_code(value, in_table: bool = False) -> str:
     text = " ".join(str(value).splitlines())
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
-    if text.startswith("`") or text.endswith("`"):
-        text = f" {text} "
+    if text[:1] == "`" or text[-1:] == "`" or (text[:1] == text[-1:] == " " and text.strip()):
+        text = f" {text} "  # CommonMark strips one space from each end
     if in_table:
         text = text.replace("|", "\\|")
     return f"{fence}{text}{fence}"
