@@ -9,6 +9,15 @@ from pathlib import Path
 import yaml
 from cookiecutter.main import cookiecutter
 from helpers import TEMPLATE_ROOT, user_config
+from hypothesis import strategies as st
+
+# Any text (hypothesis leaves out lone surrogates, which no UTF-8 file can hold), with the
+# characters that break quoting drawn often.
+NASTY = st.sampled_from(list("\"'\\`$#|<>&*_[]{}%\n\r\t\x00\x7f\x85\u2028\ufeff") + ["😀", "${{"])
+ANY_TEXT = st.lists(st.one_of(st.characters(), NASTY)).map("".join)
+# What the pre-generation hook lets through for free text: one line, printable, no spaces
+# around it.
+ONE_LINE = ANY_TEXT.map(lambda text: "".join(c for c in text if c.isprintable()).strip())
 
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:

@@ -12,10 +12,9 @@ import tomllib
 
 import pytest
 import yaml
-from bake_checks import bake_in, unparsable_files
+from bake_checks import ANY_TEXT, ONE_LINE, bake_in, unparsable_files
 from helpers import TEMPLATE_ROOT
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 
@@ -30,13 +29,6 @@ def load_extensions():
 
 filters = load_extensions()
 
-# Any text (hypothesis leaves out lone surrogates, which no UTF-8 file can hold), with the
-# characters that break quoting drawn often.
-NASTY = st.sampled_from(list("\"'\\`$#|<>&*_[]{}%\n\r\t\x00\x7f\x85\u2028\ufeff") + ["😀", "${{"])
-ANY_TEXT = st.lists(st.one_of(st.characters(), NASTY)).map("".join)
-# What the pre-generation hook lets through for free text: one line, printable, no spaces
-# around it.
-ONE_LINE = ANY_TEXT.map(lambda text: "".join(c for c in text if c.isprintable()).strip())
 FAST = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 
 
