@@ -160,17 +160,20 @@ class SandboxedAnswers(Extension):
 # --- EscapingFilters -----------------------------------------------------------------------
 
 
+_C_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
 def _is_unsafe_char(char: str) -> bool:
     """Control and format characters, separators other than space, surrogates and
     noncharacters: nothing a parser should meet unescaped in a string."""
     return not char.isprintable() or 0xFDD0 <= ord(char) <= 0xFDEF or ord(char) & 0xFFFE == 0xFFFE
 
 
-def _escaped(char: str, short: dict[str, str], quote: str) -> str:
+def _escaped(char: str, quote: str) -> str:
     """`char` as a backslash escape when it must be one; \\uXXXX or \\UXXXXXXXX (lowercase
     hex: ruff's style) for every other unsafe character, never a surrogate pair."""
-    if char in short:
-        return short[char]
+    if char in _C_ESCAPES:
+        return _C_ESCAPES[char]
     if char == quote or char == "\\":
         return "\\" + char
     if _is_unsafe_char(char):
@@ -179,11 +182,8 @@ def _escaped(char: str, short: dict[str, str], quote: str) -> str:
     return char
 
 
-_C_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
-
-
 def _quoted(text: str, quote: str = '"') -> str:
-    return quote + "".join(_escaped(char, _C_ESCAPES, quote) for char in text) + quote
+    return quote + "".join(_escaped(char, quote) for char in text) + quote
 
 
 def toml_string(value) -> str:
