@@ -2,6 +2,9 @@
 another), in jinja2's sandbox: the known ways out of a Jinja template are refused, naming
 the answer, and never run. Each payload below would create a marker file if it ran."""
 
+import subprocess
+import sys
+
 import pytest
 import yaml
 from bake_checks import bake_in, snapshot
@@ -107,3 +110,21 @@ def test_every_environment_cookiecutter_builds_for_this_template_is_the_sandbox(
     assert environment.sandboxed
     assert environment.undefined is StrictUndefined
     assert environment.from_string("{{ range(3) | list }}").render() == "[0, 1, 2]"
+
+
+def test_the_command_from_the_issue_runs_nothing_and_names_the_answer(tmp_path):
+    marker = tmp_path / "ran"
+    answer = "description=" + payload("cycler globals", marker)
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", str(TEMPLATE_ROOT), "--no-input"]
+        + ["-o", str(tmp_path / "output"), answer],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 1
+    assert "Unable to render variable 'description'" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not marker.exists(), "the payload ran"
+    assert not (tmp_path / "output").exists()
