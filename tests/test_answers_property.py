@@ -7,6 +7,7 @@ Real bakes with cookiecutter's API; the checks run in-process (shellcheck once p
 script), so a few hundred examples fit in about a minute."""
 
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -140,3 +141,4 @@ def test_any_answer_is_refused_by_name_or_bakes_valid_files(
     else:
         event("baked")
         check_project(project, answers, stack_file)
+    shutil.rmtree(root)  # kept only when a check fails, to look at
