@@ -7,6 +7,15 @@ Then the answers: all problems are reported at once, each naming the variable, t
 given, what is wrong and an example that would be accepted. The rules are not written here:
 they live in the generated project's `infra/validation.py`, which `python -m infra validate`
 runs again on `stack.toml`, so the template and the deploy tool can never disagree.
+
+This hook runs inside the project folder cookiecutter has already created from the answer
+`project_slug`, and cookiecutter removes only that folder when the hook fails. A slug that
+is a path (`a/b`, `../x`, `/tmp/x`) would have created folders this hook cannot know to
+remove, some outside the output folder. So the template's Jinja extension
+(local_extensions.py) refuses such a slug at the first rendering that knows it, before any
+folder exists; every other bad slug is one plain folder name, created and removed again.
+(A filter in the folder's own name would do it too, but would rename the template's
+folder, which every path in the template and its tests refers to.)
 """
 
 import importlib.util

@@ -8,10 +8,10 @@ import os
 
 from {{ cookiecutter.package_name }}.log_format import gunicorn_logconfig
 
-wsgi_app = "{{ cookiecutter.package_name }}:create_app()"
+wsgi_app = {{ (cookiecutter.package_name ~ ":create_app()") | python }}
 
 # In a container the app must listen on all interfaces; `make dev` binds 127.0.0.1 instead.
-bind = [f"0.0.0.0:{int(os.environ.get('PORT', '{{ cookiecutter.app_port }}'))}"]  # noqa: S104
+bind = [f"0.0.0.0:{int(os.environ.get('PORT', '{{ cookiecutter.app_port | int }}'))}"]  # noqa: S104
 
 
 def _usable_cpus() -> int:
@@ -51,7 +51,7 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 logconfig_dict = gunicorn_logconfig(loglevel)
 accesslog = None  # logconfig_dict routes gunicorn.access to stdout as JSON
 # gunicorn's logger, minus the per-request work for access-log fields the JSON never shows.
-logger_class = "{{ cookiecutter.package_name }}.access_log.AccessLogger"
+logger_class = {{ (cookiecutter.package_name ~ ".access_log.AccessLogger") | python }}
 errorlog = "-"
 
 # Nothing else to manage in a container; avoids a control socket under $HOME.

@@ -57,7 +57,7 @@ from devtools.load_generator import percentile  # noqa: E402
 from devtools.processes import free_port, start_gunicorn  # noqa: E402
 from {{ cookiecutter.package_name }} import config, db  # noqa: E402
 
-APP_SPEC = "{{ cookiecutter.package_name }}:create_app()"
+APP_SPEC = {{ (cookiecutter.package_name ~ ":create_app()") | python }}
 NAIVE_SPEC = "devtools.naive_counter:create_app()"
 APP_DATABASE = "bench_app"
 NAIVE_DATABASE = "bench_naive"

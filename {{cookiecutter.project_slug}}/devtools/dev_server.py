@@ -4,7 +4,7 @@
 
 With DATABASE_URL set, that database is used. Otherwise an embedded PostgreSQL is started
 with its data in .dev-postgres/ (so the count survives restarts) and stopped on exit.
-PORT chooses the port (default {{ cookiecutter.app_port }}); the server listens on 127.0.0.1 only.
+PORT chooses the port (default {{ cookiecutter.app_port | int }}); the server listens on 127.0.0.1 only.
 """
 
 import os
@@ -15,8 +15,8 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = PROJECT_ROOT / ".dev-postgres"
-DEV_DATABASE = {{ cookiecutter.db_name | tojson }}
-DEFAULT_PORT = {{ cookiecutter.app_port | tojson }}
+DEV_DATABASE = {{ cookiecutter.db_name | python }}
+DEFAULT_PORT = {{ cookiecutter.app_port | python }}
 
 
 def main() -> int:

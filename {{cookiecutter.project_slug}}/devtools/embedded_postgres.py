@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 # The PostgreSQL major version the project was generated for; the embedded server offers
 # 16 and 18, so use 16 for 16 and older and 18 otherwise (PGSERVER_POSTGRES_VERSION overrides).
-TARGET_MAJOR = {{ cookiecutter.db_engine_version | tojson }}
+TARGET_MAJOR = {{ cookiecutter.db_engine_version | python }}
 
 
 def embedded_version() -> int:

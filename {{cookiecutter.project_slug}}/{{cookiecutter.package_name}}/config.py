@@ -24,10 +24,11 @@ from typing import Any
 
 import psycopg2.extensions
 
-# Values chosen when the project was generated.
-HEALTH_CHECK_PATH = {{ cookiecutter.health_check_path | tojson }}
-DEFAULT_DB_NAME = {{ cookiecutter.db_name | tojson }}
-DEFAULT_DB_USER = {{ cookiecutter.db_admin_username | tojson }}
+# Values chosen when the project was generated. HEALTH_CHECK_PATH is only the default of
+# health_check_path(): the environment variable of that name wins.
+HEALTH_CHECK_PATH = {{ cookiecutter.health_check_path | python }}
+DEFAULT_DB_NAME = {{ cookiecutter.db_name | python }}
+DEFAULT_DB_USER = {{ cookiecutter.db_admin_username | python }}
 DEFAULT_DB_PORT = 5432
 
 ENV_KEYS = (
@@ -46,6 +47,7 @@ ENV_KEYS = (
     "DB_POOL_SIZE",
     "DB_POOL_TIMEOUT",
     "LOG_LEVEL",
+    "HEALTH_CHECK_PATH",
 )
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -103,6 +105,18 @@ def from_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The configuration keys present in the environment, as strings."""
     environ = os.environ if environ is None else environ
     return {key: environ[key] for key in ENV_KEYS if environ.get(key, "") != ""}
+
+
+def health_check_path(config: Mapping[str, Any] | None = None) -> str:
+    """The path the load balancer checks and the app answers: ``HEALTH_CHECK_PATH`` from the
+    environment (or a Flask config), which the instances' boot script sets from
+    ``health_check_path`` in stack.toml, else the one chosen when the project was generated.
+    One value for both, so editing stack.toml cannot leave the app answering another path."""
+    config = os.environ if config is None else config
+    path = str(config.get("HEALTH_CHECK_PATH") or HEALTH_CHECK_PATH)
+    if not path.startswith("/"):
+        raise ConfigError(f"HEALTH_CHECK_PATH must be a URL path starting with /, not {path!r}")
+    return path
 
 
 def database_settings(config: Mapping[str, Any]) -> DatabaseSettings:

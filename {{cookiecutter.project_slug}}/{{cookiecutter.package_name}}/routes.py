@@ -1,10 +1,12 @@
 """HTTP routes: the visit counter page and the load balancer's health check."""
 
 import logging
+from urllib.parse import unquote
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
 
-from .config import HEALTH_CHECK_PATH
+from . import config
 from .db import DatabaseUnavailable, get_db
 
 log = logging.getLogger(__name__)
@@ -21,8 +23,18 @@ def index() -> Response:
     return _text(f"Page visited {count} times!\n")
 
 
-@bp.get(HEALTH_CHECK_PATH)
-def health() -> tuple[Response, int]:
+@bp.record_once
+def read_health_check_path(state: BlueprintSetupState) -> None:
+    """At start-up (create_app), fix the path from the environment; a bad one stops the app."""
+    state.app.config["HEALTH_CHECK_PATH"] = config.health_check_path(state.app.config)
+
+
+@bp.before_app_request
+def health() -> tuple[Response, int] | None:
+    """The load balancer's check. Matched on the path as text rather than as a URL rule, so
+    any path the load balancer accepts works, such as one with < or > in it."""
+    if request.path != unquote(current_app.config["HEALTH_CHECK_PATH"]):
+        return None
     try:
         get_db().ping()
     except DatabaseUnavailable as exc:
