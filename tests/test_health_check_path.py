@@ -40,7 +40,7 @@ def app_stand_in():
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("health")
-    return bake_in(root / "workspace", root / "config", health_check_path="/ready-😀")
+    return bake_in(root / "workspace", root / "config", health_check_path="/ready~now")
 
 
 def run_healthcheck(project, port, **env):
@@ -58,7 +58,7 @@ def run_healthcheck(project, port, **env):
 def test_without_the_variable_the_generated_path_is_checked(project, app_stand_in):
     result = run_healthcheck(project, app_stand_in.server_port)
     assert result.returncode == 0, result.stderr
-    assert Recorder.paths == ["/ready-%F0%9F%98%80"]
+    assert Recorder.paths == ["/ready~now"]
 
 
 def test_the_path_from_stack_toml_is_the_one_checked(project, app_stand_in):

@@ -84,7 +84,7 @@ INVALID_ANSWERS = [
     ("db_backup_retention_days", "0", "between 1 and 35"),
     ("db_backup_retention_days", "36", "between 1 and 35"),
     ("health_check_path", "health", "starting with /"),
-    ("health_check_path", "/health?full=1", "without spaces, ? or #"),
+    ("health_check_path", "/health?full=1", "made of letters, digits"),
     ("health_check_interval_seconds", "1", "between 5 and 300"),
     ("health_check_timeout_seconds", "30", "shorter than health_check_interval_seconds"),
     ("health_check_healthy_threshold", "1", "between 2 and 10"),

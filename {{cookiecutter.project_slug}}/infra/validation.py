@@ -196,6 +196,12 @@ HOSTED_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}")
 NAT_GATEWAY_CHOICES = ("none", "single", "per_az")
 SUCCESS_CODES = re.compile(r"[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*")
 
+# The characters RFC 3986 allows in a path segment unencoded (unreserved, sub-delims, ":" and
+# "@"), without "%": the load balancer sends the path as written and the app compares it as
+# text, so an encoded path would never match. Quotes, braces and spaces stay out, so the path
+# is inert wherever it is written (a workflow expression, a shell word, a Dockerfile).
+HEALTH_CHECK_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*")
+
 
 def resource_name(project_slug: str, stack_name: str, role: str) -> str:
     """`<project>-<stack>-<role>`, the name every AWS resource of the stack gets."""
@@ -555,12 +561,14 @@ def _check_database(check: _Checker) -> None:
     check.integer("db_backup_retention_days", 1, 35, "7")
 
 
+
 def _check_health_check(check: _Checker) -> None:
     path = check.text("health_check_path", None, "", "/health", max_length=1024)
-    if path and (not path.startswith("/") or re.search(r"[\s?#]", path)):
+    if path and not HEALTH_CHECK_PATH.fullmatch(path):
         check.fail(
             "health_check_path",
-            "must be a URL path starting with / without spaces, ? or #",
+            "must be a URL path starting with / made of letters, digits and - . _ ~ ! $ & ' "
+            "( ) * + , ; = : @ / only",
             "/health",
         )
     interval = check.integer("health_check_interval_seconds", 5, 300, "30")
