@@ -1,0 +1,120 @@
+"""The bundled price table: what `plan` and the README use when the AWS Price List API is
+not asked (no credentials, an emulator, offline). Standard library only: the
+post-generation hook reads it too.
+
+On-demand list prices in USD, Linux, shared tenancy, per region. Every price names its
+source (a key of SOURCES, which says where and when it was read). A price with no source is
+left out, never guessed: the estimate then shows that item as unknown and says why. Keys:
+
+- an EC2 instance type (`t3.micro`): per instance-hour;
+- an RDS for PostgreSQL DB instance class (`db.t3.micro`): Single-AZ, per instance-hour;
+- `ebs-gp3`: EBS gp3 volume, per GB-month;
+- `rds-gp3`: RDS for PostgreSQL gp3 storage, Single-AZ, per GB-month;
+- `alb`: Application Load Balancer, per load balancer-hour (LCUs not included);
+- `public-ipv4`: per in-use public IPv4 address-hour;
+- `nat-gateway`: per NAT gateway-hour (data processed not included);
+- `secret`: Secrets Manager, per secret-month.
+
+Multi-AZ (one standby) is not in the table: aws.amazon.com/rds/postgresql/pricing bills it
+at twice the Single-AZ instance-hour and gp3 storage rates, and `price` applies that rule.
+"""
+
+from __future__ import annotations
+
+MULTI_AZ = " Multi-AZ"  # suffix of a DB class or `rds-gp3` key: the Multi-AZ price
+
+SOURCES = {
+    "price-list-quote": (
+        "the AWS Price List (the offer files behind aws.amazon.com/ec2/pricing, "
+        "/rds/postgresql/pricing, /elasticloadbalancing/pricing and /vpc/pricing), as quoted "
+        'line by line ("$0.0104 per On Demand Linux t3.micro Instance Hour") in public '
+        "price-list extracts and bills; read 2026-11-26"
+    ),
+    "third-party-tables": (
+        "two independent third-party price tables agreeing, not a quoted AWS price-list "
+        "line: check them on the AWS pricing pages; read 2026-11-26"
+    ),
+    "one-third-party-table": (
+        "one third-party price table (and inside the range a second one gives for Europe), "
+        "not a quoted AWS price-list line: check it on aws.amazon.com/vpc/pricing; "
+        "read 2026-11-26"
+    ),
+    "vpc-pricing-example": (
+        "aws.amazon.com/vpc/pricing, its US East NAT gateway example; read 2026-11-26"
+    ),
+    "secrets-manager-pricing": (
+        "aws.amazon.com/secrets-manager/pricing: $0.40 per secret per month, one price for "
+        "every region; read 2026-11-26"
+    ),
+    "us-east-2-same-as-us-east-1": (
+        "US East (Ohio) lists the same on-demand prices as US East (N. Virginia) for these "
+        "items on the AWS pricing pages; recalled, not quoted from a price-list line: check "
+        "them there; 2026-11-26"
+    ),
+    "infratally-rds-2026": (
+        "infratally.com/articles/aws-rds-pricing-explained-2026.html, its us-east-1 RDS for "
+        "PostgreSQL Single-AZ table (db.t4g.micro $0.016, small $0.032, medium $0.065 an "
+        "hour); one third-party page, read 2026-11-30"
+    ),
+    "go-cloud-ec2-2026": (
+        'go-cloud.io EC2 pricing guide (2026): "t3.large instance in us-east-1 costs $0.0832/'
+        'hour"; one third-party page, read 2026-11-30'
+    ),
+}
+
+# The date of the newest price in TABLE: what `plan` prints as "prices of" offline.
+TABLE_AS_OF = "2026-11-30"
+
+_US_EAST_1: dict[str, tuple[float, str]] = {
+    "t3.micro": (0.0104, "price-list-quote"),
+    "t3.large": (0.0832, "go-cloud-ec2-2026"),
+    "db.t3.micro": (0.018, "price-list-quote"),
+    "db.t4g.micro": (0.016, "infratally-rds-2026"),
+    "db.t4g.small": (0.032, "infratally-rds-2026"),
+    "db.t4g.medium": (0.065, "infratally-rds-2026"),
+    "ebs-gp3": (0.08, "price-list-quote"),
+    "rds-gp3": (0.115, "price-list-quote"),
+    "alb": (0.0225, "price-list-quote"),
+    "public-ipv4": (0.005, "price-list-quote"),
+    "nat-gateway": (0.045, "vpc-pricing-example"),
+}
+
+TABLE: dict[str, dict[str, tuple[float, str]]] = {
+    "us-east-1": _US_EAST_1,
+    "us-east-2": {
+        key: (usd, "us-east-2-same-as-us-east-1")
+        for key, (usd, source) in _US_EAST_1.items()
+        if source in ("price-list-quote", "vpc-pricing-example")
+    },
+    "ap-south-1": {
+        "t3.micro": (0.0112, "third-party-tables"),
+        "db.t3.micro": (0.021, "third-party-tables"),
+        "ebs-gp3": (0.0912, "price-list-quote"),
+        "rds-gp3": (0.131, "price-list-quote"),
+        "alb": (0.0239, "price-list-quote"),
+        "public-ipv4": (0.005, "price-list-quote"),
+        "nat-gateway": (0.056, "third-party-tables"),
+    },
+    "eu-west-1": {
+        "t3.micro": (0.0114, "price-list-quote"),
+        "ebs-gp3": (0.088, "price-list-quote"),
+        "alb": (0.0252, "price-list-quote"),
+        "public-ipv4": (0.005, "price-list-quote"),
+        "nat-gateway": (0.048, "one-third-party-table"),
+    },
+    "us-west-2": {},
+    "eu-central-1": {},
+    "ap-southeast-1": {},
+    "ap-northeast-1": {},
+}
+# One price for every region, as its pricing page quotes it.
+EVERY_REGION: dict[str, tuple[float, str]] = {"secret": (0.40, "secrets-manager-pricing")}
+
+
+def price(region: str, key: str) -> tuple[float, str] | None:
+    """(USD, source key) of one item in one region, or None when the table has no source."""
+    prices = TABLE.get(region, {}) | EVERY_REGION
+    if key.endswith(MULTI_AZ):
+        single = prices.get(key.removesuffix(MULTI_AZ))
+        return None if single is None else (2 * single[0], single[1])
+    return prices.get(key)
