@@ -52,10 +52,9 @@ FROM_API = "the AWS Price List API"
 
 @dataclasses.dataclass(frozen=True)
 class Quote:
-    """The prices one stack needs in its region: by key of infra/prices.py, each with where
-    and when it was read; the keys with no price, each with the reason."""
+    """The prices one stack needs in its region, by key of infra/prices.py, each with where
+    and when it was read; and the keys with no price, each with the reason."""
 
-    region: str
     prices: Mapping[str, tuple[float, str, str]]  # key: (USD, origin, day read)
     missing: Mapping[str, str]  # key: why there is no price
 
@@ -126,7 +125,7 @@ def quote(
         elif unavailable:
             reasons.append(unavailable)
         missing[key] = " and ".join(reasons)
-    return Quote(region, found, missing)
+    return Quote(found, missing)
 
 
 Item = tuple[str, float | None, str]

@@ -56,6 +56,10 @@ SOURCES = {
         "PostgreSQL Single-AZ table (db.t4g.micro $0.016, small $0.032, medium $0.065 an "
         "hour); one third-party page, read 2026-11-30"
     ),
+    "cloud-bench-2026": (
+        "cloud-bench.com/blog/aws-t3-micro-vs-t3-small: on-demand us-east-1 t3.micro "
+        "$0.0104/hr, t3.small $0.0208/hr; one third-party page, read 2026-11-30"
+    ),
     "go-cloud-ec2-2026": (
         'go-cloud.io EC2 pricing guide (2026): "t3.large instance in us-east-1 costs $0.0832/'
         'hour"; one third-party page, read 2026-11-30'
@@ -67,6 +71,7 @@ TABLE_AS_OF = "2026-11-30"
 
 _US_EAST_1: dict[str, tuple[float, str]] = {
     "t3.micro": (0.0104, "price-list-quote"),
+    "t3.small": (0.0208, "cloud-bench-2026"),
     "t3.large": (0.0832, "go-cloud-ec2-2026"),
     "db.t3.micro": (0.018, "price-list-quote"),
     "db.t4g.micro": (0.016, "infratally-rds-2026"),
