@@ -44,8 +44,6 @@ def cost_table(project: Path) -> str:
     ]
     unknown = sum(amount is None for _, amount, _ in items)
     region = settings.aws_region
-    if unknown == len(items):
-        return "\n".join(rows) + "\n\n" + textwrap.fill(no_prices(region), width=92)
     monthly = total(items)
     rows.append(f"| **total{' of the known items' if unknown else ''}** | **{monthly:.2f}** | |")
     known = "The known items cost" if unknown else "So this stack costs"
@@ -72,14 +70,6 @@ def unknown_prices(count: int) -> str:
         f"{count} item(s) have no price in `infra/prices.py` for these settings and are shown "
         "as unknown rather than guessed: `python -m infra plan` with AWS credentials reads "
         "them from the AWS Price List API, or add them to the table with their source."
-    )
-
-
-def no_prices(region: str) -> str:
-    return (
-        f"`infra/prices.py` has no prices for {region}, so every item is shown as unknown "
-        "rather than guessed. `python -m infra plan` with AWS credentials reads them from the "
-        "AWS Price List API; or add the region to the table, each price with its source."
     )
 
 

@@ -14,7 +14,7 @@ from infra.stack_file import load
 @pytest.fixture
 def settings():
     """This project's settings, with the options that change prices turned off."""
-    return dataclasses.replace(load(), db_multi_az=False)
+    return dataclasses.replace(load(), db_multi_az=False, nat_gateway="none")
 
 
 def with_values(settings, **changes):

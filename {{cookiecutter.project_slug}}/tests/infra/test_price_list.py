@@ -110,7 +110,9 @@ def west(project):
         ("app_instance_type", '"t3.small"'),
         ("db_instance_class", '"db.t4g.small"'),
         ("db_multi_az", "false"),
+        ("app_min_size", "1"),
         ("app_desired_capacity", "1"),
+        ("app_max_size", "2"),
         ("db_allocated_storage_gb", "20"),
     ):
         project.set(key, value)
@@ -121,14 +123,14 @@ def west(project):
     return settings
 
 
-def west_total() -> float:
-    """The stack above by hand: 1 instance, its 16 GB disk and public IP, the ALB and its
-    two IPs, the database, 20 GB of storage, the secret."""
+def west_total(zones: int) -> float:
+    """The stack above by hand: 1 instance, its 16 GB disk and public IP, the ALB and one
+    IP in each zone, the database, 20 GB of storage, the secret."""
     p = US_WEST_2
     return round(
         p["t3.small"] * 730
         + 16 * p["ebs-gp3"]
-        + 3 * p["public-ipv4"] * 730
+        + (1 + zones) * p["public-ipv4"] * 730
         + p["alb"] * 730
         + p["db.t4g.small"] * 730
         + 20 * p["rds-gp3"]
@@ -144,8 +146,9 @@ def test_plan_in_a_region_and_sizes_the_table_lacks_ends_with_the_price_list_tot
     result = infra("plan")
     assert result.code == 2, result.err
     last = result.out.splitlines()[-1]
+    total = west_total(west.az_count)
     assert last == (
-        f"Estimated cost of this stack: about ${west_total():.0f} per month in us-west-2 "
+        f"Estimated cost of this stack: about ${total:.0f} per month in us-west-2 "
         f"(prices of {datetime.date.today().isoformat()}; see README)"
     )
     assert "  Prices: 6 from the AWS Price List API, read " in result.out
