@@ -150,7 +150,10 @@ def ask(client, service: str, filters: Filters, unit: str) -> float | str:
             raise Unavailable(
                 f"the Price List API did not answer ({error_code(error) or type(error).__name__})"
             ) from error
-        found |= on_demand_prices(answer.get("PriceList", []), unit)
+        try:
+            found |= on_demand_prices(answer.get("PriceList", []), unit)
+        except (ValueError, TypeError, AttributeError):
+            return "the Price List API answered in a shape this tool does not read"
         if not answer.get("NextToken"):
             break
         arguments["NextToken"] = answer["NextToken"]
@@ -175,7 +178,7 @@ def why_not_asked(aws: Aws) -> str | None:
 
 
 def read(
-    aws: Aws, region: str, keys: Iterable[str], cache_dir: Path, today: datetime.date
+    aws: Aws, region: str, keys: list[str], cache_dir: Path, today: datetime.date
 ) -> tuple[dict[str, tuple[float, str]], dict[str, str], str | None]:
     """({key: (USD, day read)}, {key: why the Price List has none}, why the API was not
     asked or stopped answering, or None). Cached prices first; new answers are cached."""

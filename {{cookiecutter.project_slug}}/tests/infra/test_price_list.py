@@ -209,6 +209,16 @@ def test_a_product_the_price_list_lacks_falls_back_to_the_table_or_stays_unknown
     assert quote.prices["db.t4g.small"] == (0.032, costs.FROM_TABLE, prices.TABLE_AS_OF)
 
 
+def test_an_answer_in_another_shape_is_no_price_not_a_crash(pricing, west, tmp_path):
+    settings = dataclasses.replace(west, aws_region="us-east-1")
+    expect(pricing, "t3.small", "us-east-1", answer("not a product", '{"terms": []}'))
+    expect_prices(pricing, "us-east-1", {"ebs-gp3": 0.08, "public-ipv4": 0.005, "alb": 0.0225})
+    expect_prices(pricing, "us-east-1", {"db.t4g.small": 0.032, "rds-gp3": 0.115})
+    quote = costs.quote(settings, Aws("us-east-1"), tmp_path, TODAY)
+    assert quote.prices["t3.small"] == (0.0208, costs.FROM_TABLE, prices.TABLE_AS_OF)
+    assert quote.prices["alb"] == (0.0225, costs.FROM_API, TODAY.isoformat())
+
+
 def test_access_denied_stops_asking_and_uses_the_table(pricing, west, tmp_path):
     settings = dataclasses.replace(
         west, aws_region="us-east-1", app_instance_type="t3.micro", db_instance_class="db.t3.small"
