@@ -39,17 +39,29 @@ SOURCES = {
         "not a quoted AWS price-list line: check it on aws.amazon.com/vpc/pricing; "
         "read 2026-11-26"
     ),
-    "vpc-pricing-example": (
-        "aws.amazon.com/vpc/pricing, its US East NAT gateway example; read 2026-11-26"
+    "vpc-pricing-ohio-example": (
+        'aws.amazon.com/vpc/pricing, its NAT gateway example in US East (Ohio): "$0.045 per '
+        'hour", as transcribed verbatim on 2026-09-20 in raw.githubusercontent.com/'
+        "api-evangelist/amazon-vpc/refs/heads/main/plans/amazon-vpc-plans-pricing.yml; "
+        "read 2026-11-30"
+    ),
+    "basavytix-nat-2026": (
+        'basavytix.com/blog/aws-nat-gateway-pricing: $0.045 per NAT gateway-hour ("these are '
+        'the us-east-1 rates") and "ap-southeast-1 (Singapore) is $0.059/hr"; one '
+        "third-party page, read 2026-11-30"
     ),
     "secrets-manager-pricing": (
         "aws.amazon.com/secrets-manager/pricing: $0.40 per secret per month, one price for "
         "every region; read 2026-11-26"
     ),
-    "us-east-2-same-as-us-east-1": (
-        "US East (Ohio) lists the same on-demand prices as US East (N. Virginia) for these "
-        "items on the AWS pricing pages; recalled, not quoted from a price-list line: check "
-        "them there; 2026-11-26"
+    "public-ipv4-charge": (
+        "the public IPv4 charge since 2024-02-01, one rate for every public IPv4 address in "
+        'every region: "a new $0.005/hr charge for all Public IPv4 addresses used by your AWS '
+        "account\" (AWS's notice, quoted by jamiestarke.com/2023/12/01/amazon-web-services-"
+        'new-public-ip-address-charge), "All AWS regions are affected ... without '
+        'exception" (haufe-akademie.de/en/skill-it/blog/aws-gebuehren-ipv4-adressen); two '
+        "third-party pages, AWS's own announcement (aws.amazon.com/blogs/aws/new-aws-public-"
+        "ipv4-address-charge-public-ip-insights) not found in a readable copy; read 2026-11-30"
     ),
     "infratally-rds-2026": (
         "infratally.com/articles/aws-rds-pricing-explained-2026.html, its us-east-1 RDS for "
@@ -58,61 +70,83 @@ SOURCES = {
     ),
     "cloud-bench-2026": (
         "cloud-bench.com/blog/aws-t3-micro-vs-t3-small: on-demand us-east-1 t3.micro "
-        "$0.0104/hr, t3.small $0.0208/hr; one third-party page, read 2026-11-30"
+        "$0.0104/hr, t3.small $0.0208/hr; one third-party page, read 2026-11-30. (densify.com/"
+        "articles/aws-ec2-t3-burstable-instances lists $0.0209 for t3.small without a region "
+        "or date: not used)"
+    ),
+    "cloud-bench-regions-2026": (
+        "cloud-bench.com/blog/aws-t2-micro-vs-t3-micro, its per-region table: t3.micro "
+        "us-west-2 $0.0104/hr, eu-west-1 $0.0114/hr (as the eu-west-1 price-list quote). Its "
+        "ap-southeast-1 row is not used: its t2.micro there ($0.0132) disagrees with the AWS "
+        "Price List answer in github.com/guan840912/ec2-pricing-provider's README ($0.0146); "
+        "one third-party page, read 2026-11-30"
     ),
     "go-cloud-ec2-2026": (
         'go-cloud.io EC2 pricing guide (2026): "t3.large instance in us-east-1 costs $0.0832/'
-        'hour"; one third-party page, read 2026-11-30'
+        'hour"; one third-party page, read 2026-11-30. (densify.com, above, lists $0.0835 '
+        "without a region or date: not used)"
     ),
 }
 
 # The date of the newest price in TABLE: what `plan` prints as "prices of" offline.
 TABLE_AS_OF = "2026-11-30"
 
-_US_EAST_1: dict[str, tuple[float, str]] = {
-    "t3.micro": (0.0104, "price-list-quote"),
-    "t3.small": (0.0208, "cloud-bench-2026"),
-    "t3.large": (0.0832, "go-cloud-ec2-2026"),
-    "db.t3.micro": (0.018, "price-list-quote"),
-    "db.t4g.micro": (0.016, "infratally-rds-2026"),
-    "db.t4g.small": (0.032, "infratally-rds-2026"),
-    "db.t4g.medium": (0.065, "infratally-rds-2026"),
-    "ebs-gp3": (0.08, "price-list-quote"),
-    "rds-gp3": (0.115, "price-list-quote"),
-    "alb": (0.0225, "price-list-quote"),
-    "public-ipv4": (0.005, "price-list-quote"),
-    "nat-gateway": (0.045, "vpc-pricing-example"),
-}
-
+# Regions and items with no source stay out (unknown): us-east-2 other than its NAT gateway,
+# us-west-2 other than t3.micro, eu-central-1 and ap-northeast-1 entirely, every t3.medium,
+# t4g.*, db.t3.small and larger, and db.t4g.large. The 2x-per-size rule of the T families
+# is not used to fill them: no AWS page found states it.
 TABLE: dict[str, dict[str, tuple[float, str]]] = {
-    "us-east-1": _US_EAST_1,
+    "us-east-1": {
+        "public-ipv4": (0.005, "public-ipv4-charge"),
+        "t3.micro": (0.0104, "price-list-quote"),
+        "t3.small": (0.0208, "cloud-bench-2026"),
+        "t3.large": (0.0832, "go-cloud-ec2-2026"),
+        "db.t3.micro": (0.018, "price-list-quote"),
+        "db.t4g.micro": (0.016, "infratally-rds-2026"),
+        "db.t4g.small": (0.032, "infratally-rds-2026"),
+        "db.t4g.medium": (0.065, "infratally-rds-2026"),
+        "ebs-gp3": (0.08, "price-list-quote"),
+        "rds-gp3": (0.115, "price-list-quote"),
+        "alb": (0.0225, "price-list-quote"),
+        "nat-gateway": (0.045, "basavytix-nat-2026"),
+    },
     "us-east-2": {
-        key: (usd, "us-east-2-same-as-us-east-1")
-        for key, (usd, source) in _US_EAST_1.items()
-        if source in ("price-list-quote", "vpc-pricing-example")
+        "public-ipv4": (0.005, "public-ipv4-charge"),
+        "nat-gateway": (0.045, "vpc-pricing-ohio-example"),
+    },
+    "us-west-2": {
+        "public-ipv4": (0.005, "public-ipv4-charge"),
+        "t3.micro": (0.0104, "cloud-bench-regions-2026"),
     },
     "ap-south-1": {
+        "public-ipv4": (0.005, "public-ipv4-charge"),
         "t3.micro": (0.0112, "third-party-tables"),
         "db.t3.micro": (0.021, "third-party-tables"),
         "ebs-gp3": (0.0912, "price-list-quote"),
         "rds-gp3": (0.131, "price-list-quote"),
         "alb": (0.0239, "price-list-quote"),
-        "public-ipv4": (0.005, "price-list-quote"),
         "nat-gateway": (0.056, "third-party-tables"),
     },
+    "ap-southeast-1": {
+        "public-ipv4": (0.005, "public-ipv4-charge"),
+        "nat-gateway": (0.059, "basavytix-nat-2026"),
+    },
     "eu-west-1": {
+        "public-ipv4": (0.005, "public-ipv4-charge"),
         "t3.micro": (0.0114, "price-list-quote"),
         "ebs-gp3": (0.088, "price-list-quote"),
         "alb": (0.0252, "price-list-quote"),
-        "public-ipv4": (0.005, "price-list-quote"),
         "nat-gateway": (0.048, "one-third-party-table"),
     },
-    "us-west-2": {},
-    "eu-central-1": {},
-    "ap-southeast-1": {},
-    "ap-northeast-1": {},
+    "eu-central-1": {
+        "public-ipv4": (0.005, "public-ipv4-charge"),
+    },
+    "ap-northeast-1": {
+        "public-ipv4": (0.005, "public-ipv4-charge"),
+    },
 }
-# One price for every region, as its pricing page quotes it.
+# One price for every region, as its page quotes it. (The public IPv4 rate is one rate too,
+# but stays per region above: `plan` asks the Price List API for what is in TABLE.)
 EVERY_REGION: dict[str, tuple[float, str]] = {"secret": (0.40, "secrets-manager-pricing")}
 
 

@@ -84,6 +84,23 @@ def test_an_unknown_region_prices_only_what_costs_the_same_everywhere(settings):
     )
 
 
+def test_us_east_2_shows_unknown_items_rather_than_us_east_1_prices(settings):
+    """Ohio's prices are not copied from N. Virginia: only its sourced NAT gateway is known."""
+    settings = with_values(settings, aws_region="us-east-2", nat_gateway="single")
+    amounts = {item: amount for item, amount, _ in costs.monthly_estimate(settings)}
+    assert amounts["NAT gateways: 1"] == round(0.045 * 730, 2)
+    assert amounts["NAT gateway public IPv4 addresses: 1"] == round(0.005 * 730, 2)
+    instances = f"app instances: {settings.app_desired_capacity} x {settings.app_instance_type}"
+    assert amounts[instances] is None
+    assert amounts["load balancer (ALB)"] is None
+
+
+def test_every_source_says_when_it_was_read_and_the_table_is_dated_by_the_newest():
+    read = [re.findall(r"read (\d{4}-\d{2}-\d{2})", text) for text in prices.SOURCES.values()]
+    assert all(read), prices.SOURCES
+    assert max(day for days in read for day in days) == prices.TABLE_AS_OF
+
+
 def test_the_plan_ending_line(settings):
     settings = with_values(settings, aws_region="us-east-1", app_instance_type="t3.micro")
     settings = with_values(settings, db_instance_class="db.t3.micro")
@@ -174,7 +191,7 @@ def test_nat_gateways_replace_the_app_public_ips_and_per_az_costs_twice_single(s
 
 
 def test_the_regions_with_nat_prices_price_the_nat_gateways(settings):
-    for region in ("us-east-1", "us-east-2", "ap-south-1", "eu-west-1"):
+    for region in ("us-east-1", "us-east-2", "ap-south-1", "ap-southeast-1", "eu-west-1"):
         items = costs.monthly_estimate(
             with_values(settings, aws_region=region, nat_gateway="single")
         )
