@@ -83,23 +83,32 @@ SOURCES = {
     ),
     "go-cloud-ec2-2026": (
         'go-cloud.io EC2 pricing guide (2026): "t3.large instance in us-east-1 costs $0.0832/'
-        'hour"; one third-party page, read 2026-11-30. (densify.com, above, lists $0.0835 '
-        "without a region or date: not used)"
+        'hour"; hacecuentas.com/en/costo-servidor-cloud-aws-ec2-mensual (reviewed '
+        "2026-04-17) gives the same $0.0832/hr without naming a region; read 2026-11-30. "
+        "(densify.com, above, lists $0.0835 without a region or date: not used)"
+    ),
+    "t3-medium-2026": (
+        'cal53.calculator.city/calculate-cost-of-amazon-ec2: "t3.medium in us-east-1 costs '
+        '$0.0416/hour"; hacecuentas.com/en/costo-servidor-cloud-aws-ec2-mensual (reviewed '
+        "2026-04-17) gives the same $0.0416/hr without naming a region; two third-party "
+        "pages, read 2026-11-30. (densify.com lists $0.0418 without a region or date: not "
+        "used)"
     ),
 }
 
 # The date of the newest price in TABLE: what `plan` prints as "prices of" offline.
 TABLE_AS_OF = "2026-11-30"
 
-# Regions and items with no source stay out (unknown): us-east-2 other than its NAT gateway,
-# us-west-2 other than t3.micro, eu-central-1 and ap-northeast-1 entirely, every t3.medium,
-# t4g.*, db.t3.small and larger, and db.t4g.large. The 2x-per-size rule of the T families
-# is not used to fill them: no AWS page found states it.
+# What no source was found for stays out (unknown): every t4g size; t3 above micro and every
+# db.t4g outside us-east-1; db.t3 above micro and db.t4g.large everywhere; and in us-east-2,
+# us-west-2, eu-central-1, ap-southeast-1 and ap-northeast-1 all but the few items listed.
+# No price is derived from another size or region: no AWS page found states a rule for that.
 TABLE: dict[str, dict[str, tuple[float, str]]] = {
     "us-east-1": {
         "public-ipv4": (0.005, "public-ipv4-charge"),
         "t3.micro": (0.0104, "price-list-quote"),
         "t3.small": (0.0208, "cloud-bench-2026"),
+        "t3.medium": (0.0416, "t3-medium-2026"),
         "t3.large": (0.0832, "go-cloud-ec2-2026"),
         "db.t3.micro": (0.018, "price-list-quote"),
         "db.t4g.micro": (0.016, "infratally-rds-2026"),
