@@ -105,7 +105,7 @@ TABLE_AS_OF = "2026-11-30"
 # No price is derived from another size or region: no AWS page found states a rule for that.
 TABLE: dict[str, dict[str, tuple[float, str]]] = {
     "us-east-1": {
-        "public-ipv4": (0.005, "public-ipv4-charge"),
+        "public-ipv4": (0.005, "price-list-quote"),
         "t3.micro": (0.0104, "price-list-quote"),
         "t3.small": (0.0208, "cloud-bench-2026"),
         "t3.medium": (0.0416, "t3-medium-2026"),
@@ -128,7 +128,7 @@ TABLE: dict[str, dict[str, tuple[float, str]]] = {
         "t3.micro": (0.0104, "cloud-bench-regions-2026"),
     },
     "ap-south-1": {
-        "public-ipv4": (0.005, "public-ipv4-charge"),
+        "public-ipv4": (0.005, "price-list-quote"),
         "t3.micro": (0.0112, "third-party-tables"),
         "db.t3.micro": (0.021, "third-party-tables"),
         "ebs-gp3": (0.0912, "price-list-quote"),
@@ -141,7 +141,7 @@ TABLE: dict[str, dict[str, tuple[float, str]]] = {
         "nat-gateway": (0.059, "basavytix-nat-2026"),
     },
     "eu-west-1": {
-        "public-ipv4": (0.005, "public-ipv4-charge"),
+        "public-ipv4": (0.005, "price-list-quote"),
         "t3.micro": (0.0114, "price-list-quote"),
         "ebs-gp3": (0.088, "price-list-quote"),
         "alb": (0.0252, "price-list-quote"),
