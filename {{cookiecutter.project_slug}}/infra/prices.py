@@ -63,6 +63,18 @@ SOURCES = {
         "third-party pages, AWS's own announcement (aws.amazon.com/blogs/aws/new-aws-public-"
         "ipv4-address-charge-public-ip-insights) not found in a readable copy; read 2026-11-30"
     ),
+    "aws-samples-tokyo-2026": (
+        "github.com/aws-samples/sample-ai-persona/pull/139 and its docs/cost_estimation.md "
+        "(AWS's sample repository; unit prices from the AWS Price List API for ap-northeast-1, "
+        'read 2026-09-11): NAT gateway "$0.062/時" (per hour); ALB base fee $17.7 a month, '
+        "which is aws.darcy-it.com's ALB rate of 0.0243 USD an hour (a Japanese page that names "
+        "no region) over 730 hours; read 2026-11-30"
+    ),
+    "fck-nat-issue-93": (
+        "github.com/AndrewGuenther/fck-nat/issues/93 (2024-08-03): t4g.micro in us-east-2 "
+        '"is 0.0084", read from aws.amazon.com/ec2/pricing/on-demand, and the maintainer\'s '
+        "copy of that page's row (t4g.micro $0.0084); read 2026-11-30"
+    ),
     "infratally-rds-2026": (
         "infratally.com/articles/aws-rds-pricing-explained-2026.html, its us-east-1 RDS for "
         "PostgreSQL Single-AZ table (db.t4g.micro $0.016, small $0.032, medium $0.065 an "
@@ -99,10 +111,11 @@ SOURCES = {
 # The date of the newest price in TABLE: what `plan` prints as "prices of" offline.
 TABLE_AS_OF = "2026-11-30"
 
-# What no source was found for stays out (unknown): every t4g size; t3 above micro and every
-# db.t4g outside us-east-1; db.t3 above micro and db.t4g.large everywhere; and in us-east-2,
-# us-west-2, eu-central-1, ap-southeast-1 and ap-northeast-1 all but the few items listed.
-# No price is derived from another size or region: no AWS page found states a rule for that.
+# What no source was found for stays out (unknown): every t4g size but us-east-2's micro; t3
+# above micro and every db.t4g outside us-east-1; db.t3 above micro and db.t4g.large
+# everywhere; and in us-east-2, us-west-2, eu-central-1, ap-southeast-1 and ap-northeast-1
+# all but the few items listed. No price is derived from another size or region: no AWS page
+# found states a rule for that.
 TABLE: dict[str, dict[str, tuple[float, str]]] = {
     "us-east-1": {
         "public-ipv4": (0.005, "price-list-quote"),
@@ -121,6 +134,7 @@ TABLE: dict[str, dict[str, tuple[float, str]]] = {
     },
     "us-east-2": {
         "public-ipv4": (0.005, "public-ipv4-charge"),
+        "t4g.micro": (0.0084, "fck-nat-issue-93"),
         "nat-gateway": (0.045, "vpc-pricing-ohio-example"),
     },
     "us-west-2": {
@@ -152,6 +166,8 @@ TABLE: dict[str, dict[str, tuple[float, str]]] = {
     },
     "ap-northeast-1": {
         "public-ipv4": (0.005, "public-ipv4-charge"),
+        "alb": (0.0243, "aws-samples-tokyo-2026"),
+        "nat-gateway": (0.062, "aws-samples-tokyo-2026"),
     },
 }
 # One price for every region, as its page quotes it. (The public IPv4 rate is one rate too,
