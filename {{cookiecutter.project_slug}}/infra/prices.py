@@ -75,6 +75,18 @@ SOURCES = {
         '"is 0.0084", read from aws.amazon.com/ec2/pricing/on-demand, and the maintainer\'s '
         "copy of that page's row (t4g.micro $0.0084); read 2026-11-30"
     ),
+    "cisagov-issue-745": (
+        "github.com/cisagov/cyhy_amis/issues/745 (2024-02-08), its us-east-1 On-Demand table: "
+        "t3.small $0.0208, t4g.small $0.0168, t3.medium $0.0416, t4g.medium $0.0336; read "
+        "2026-11-30"
+    ),
+    "t4g-micro-us-east-1": (
+        "github.com/ChiefGyk3D/Clouds-Against-Humanity/wiki/Provider-AWS-Cost-Lesson: t4g.micro "
+        '"$0.0084 per hour", US East (N. Virginia), read from AWS\'s price-list files on '
+        "2026-10-16 (a page its author marks as an unverified draft), and the same $0.0084 in "
+        "the copy of aws.amazon.com/ec2/pricing/on-demand in github.com/AndrewGuenther/fck-nat/"
+        "issues/93; read 2026-11-30"
+    ),
     "infratally-rds-2026": (
         "infratally.com/articles/aws-rds-pricing-explained-2026.html, its us-east-1 RDS for "
         "PostgreSQL Single-AZ table (db.t4g.micro $0.016, small $0.032, medium $0.065 an "
@@ -102,26 +114,29 @@ SOURCES = {
     "t3-medium-2026": (
         'cal53.calculator.city/calculate-cost-of-amazon-ec2: "t3.medium in us-east-1 costs '
         '$0.0416/hour"; hacecuentas.com/en/costo-servidor-cloud-aws-ec2-mensual (reviewed '
-        "2026-04-17) gives the same $0.0416/hr without naming a region; two third-party "
-        "pages, read 2026-11-30. (densify.com lists $0.0418 without a region or date: not "
-        "used)"
+        "2026-04-17) gives the same $0.0416/hr without naming a region, and so does "
+        "github.com/cisagov/cyhy_amis/issues/745 for us-east-1 (2024-02-08); read 2026-11-30. "
+        "(densify.com lists $0.0418 without a region or date: not used)"
     ),
 }
 
 # The date of the newest price in TABLE: what `plan` prints as "prices of" offline.
 TABLE_AS_OF = "2026-11-30"
 
-# What no source was found for stays out (unknown): every t4g size but us-east-2's micro; t3
-# above micro and every db.t4g outside us-east-1; db.t3 above micro and db.t4g.large
-# everywhere; and in us-east-2, us-west-2, eu-central-1, ap-southeast-1 and ap-northeast-1
-# all but the few items listed. No price is derived from another size or region: no AWS page
-# found states a rule for that.
+# What no source was found for stays out (unknown): t4g.large everywhere and every other t4g
+# outside us-east-1 but us-east-2's micro; t3 above micro and every db.t4g outside us-east-1;
+# db.t3 above micro and db.t4g.large everywhere; and in us-east-2, us-west-2, eu-central-1,
+# ap-southeast-1 and ap-northeast-1 all but the few items listed. No price is derived from
+# another size or region: no AWS page found states a rule for that.
 TABLE: dict[str, dict[str, tuple[float, str]]] = {
     "us-east-1": {
         "public-ipv4": (0.005, "price-list-quote"),
         "t3.micro": (0.0104, "price-list-quote"),
         "t3.small": (0.0208, "cloud-bench-2026"),
         "t3.medium": (0.0416, "t3-medium-2026"),
+        "t4g.micro": (0.0084, "t4g-micro-us-east-1"),
+        "t4g.small": (0.0168, "cisagov-issue-745"),
+        "t4g.medium": (0.0336, "cisagov-issue-745"),
         "t3.large": (0.0832, "go-cloud-ec2-2026"),
         "db.t3.micro": (0.018, "price-list-quote"),
         "db.t4g.micro": (0.016, "infratally-rds-2026"),
