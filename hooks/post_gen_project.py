@@ -1,8 +1,11 @@
 """Fill in the README's cost table from the new project's own prices, then say what is next.
 
 Runs in the generated project's folder. The cost table comes from the project's
-`infra/costs.py` on its `stack.toml` (both standard library only), the same numbers
-`python -m infra plan` prints, so the README and the tool never disagree.
+`infra/costs.py` on its `stack.toml` with the bundled prices of `infra/prices.py` (all
+standard library only): the numbers `python -m infra plan` prints without AWS credentials.
+This hook does not ask the AWS Price List API as `plan` does: cookiecutter's Python need not
+have boto3, generating files should not use whatever AWS credentials the shell holds without
+being asked, and the template's own tests bake many projects and must never reach AWS.
 """
 
 import json
@@ -25,11 +28,12 @@ def cost_table(project: Path) -> str:
     """The Markdown table of what the stack costs per month, and what that adds up to."""
     sys.dont_write_bytecode = True  # no __pycache__ left in the new project
     sys.path.insert(0, str(project))
-    from infra.costs import PRICES_AS_OF, monthly_estimate, total  # noqa: PLC0415
+    from infra.costs import monthly_estimate, quote, total  # noqa: PLC0415
     from infra.stack_file import load  # noqa: PLC0415
 
     settings = load(project / "stack.toml")
-    items = monthly_estimate(settings)
+    prices = quote(settings)
+    items = monthly_estimate(settings, prices)
     rows = [
         "| Item, as `plan` prints it | USD per month | Note |",
         "| --- | ---: | --- |",
@@ -40,15 +44,13 @@ def cost_table(project: Path) -> str:
     ]
     unknown = sum(amount is None for _, amount, _ in items)
     region = settings.aws_region
-    if unknown == len(items):
-        return "\n".join(rows) + "\n\n" + textwrap.fill(no_prices(region), width=92)
     monthly = total(items)
     rows.append(f"| **total{' of the known items' if unknown else ''}** | **{monthly:.2f}** | |")
     known = "The known items cost" if unknown else "So this stack costs"
     summary = (
         f"{known} about **${monthly:.0f} per month** in {region}, about "
         f"${monthly / DAYS_PER_MONTH:.2f} a day, before any free tier or credits (prices of "
-        f"{PRICES_AS_OF}), and the same whether or not anyone visits the app: every item is "
+        f"{prices.as_of}), and the same whether or not anyone visits the app: every item is "
         "billed by the hour or the month. The usage-based parts, small at student traffic, "
         "are not included: load balancer capacity units, data transfer out, CloudWatch "
         "alarms, dashboard and logs, and ECR image storage. "
@@ -65,18 +67,9 @@ def cost_table(project: Path) -> str:
 
 def unknown_prices(count: int) -> str:
     return (
-        f"{count} item(s) have no price in `infra/costs.py` for these settings and are shown "
-        "as unknown rather than guessed: look them up on the AWS pricing pages (EC2, RDS for "
-        "PostgreSQL, Elastic Load Balancing, VPC) and add them to the table."
-    )
-
-
-def no_prices(region: str) -> str:
-    return (
-        f"`infra/costs.py` has no prices for {region} yet, so every item is shown as unknown "
-        "rather than guessed. Look them up on the AWS pricing pages (EC2, RDS for PostgreSQL, "
-        "Elastic Load Balancing, VPC) and add the region to the table; `python -m infra plan` "
-        "then prints the estimate too."
+        f"{count} item(s) have no price in `infra/prices.py` for these settings and are shown "
+        "as unknown rather than guessed: `python -m infra plan` with AWS credentials reads "
+        "them from the AWS Price List API, or add them to the table with their source."
     )
 
 

@@ -60,11 +60,11 @@ class Aws:
         self._identity: dict | None = None
         self._identity_lock = threading.Lock()
 
-    def client(self, service: str):
-        key = (self.region, service, _environment_key())
+    def client(self, service: str, config: botocore.config.Config = RETRY_CONFIG):
+        key = (self.region, service, id(config), _environment_key())
         with _CLIENTS_LOCK:
             if key not in _CLIENTS:
-                client = self.session.client(service, config=RETRY_CONFIG)
+                client = self.session.client(service, config=config)
                 client.meta.events.register("before-parameter-build", _keep_parameters)
                 client.meta.events.register("before-call", _notify_observers)
                 _CLIENTS[key] = client

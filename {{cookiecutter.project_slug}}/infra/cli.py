@@ -12,7 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from infra import checks, costs, engine, outputs, plan_output, stack
+from infra import checks, costs, engine, outputs, plan_output, price_list, stack
 from infra.aws import Aws, translate
 from infra.engine import Context, Printer
 from infra.lock import StackLock
@@ -177,12 +177,17 @@ def cmd_plan(args, settings: StackSettings, out: Printer) -> int:
         *plan_output.render(actions, ctx.state),
         *ctx.notes,
         "",
-        *costs.render_estimate(settings),
+        *costs.render_estimate(settings, costs.quote(settings, ctx.aws, price_cache(args))),
     ]:
         out(line)
     if any(action.error for action in actions):
         return 1
     return 2 if engine.has_changes(actions) else 0
+
+
+def price_cache(args) -> Path:
+    """Prices read from the Price List API are kept next to the settings file."""
+    return Path(getattr(args, "config", DEFAULT_PATH)).parent / price_list.CACHE_FOLDER
 
 
 def cmd_apply(args, settings: StackSettings, out: Printer) -> int:

@@ -1,28 +1,16 @@
-"""What the stack costs per month while it runs: the one table of prices this project has.
+"""What the stack costs per month while it runs.
 
-`python -m infra plan` ends with `render_estimate(settings)`, and README.md explains the same
-items. Prices are on-demand list prices in USD for Linux, Single-AZ, in the regions below,
-for the sizes the template offers by default. A region or size not in the table is reported
-as "price unknown for X in Y", never guessed; add it here from the AWS pricing pages.
+`python -m infra plan` ends with `render_estimate(settings, quote(...))`, and README.md
+explains the same items. Prices are on-demand list prices in USD for Linux. With AWS
+credentials `plan` reads the few it needs from the AWS Price List API (infra/price_list.py,
+cached for a week in .cache/prices/ next to stack.toml); what it cannot read there comes
+from the bundled table in infra/prices.py, each price with its source and date. A price in
+neither is reported as unknown with the reason, never guessed.
 
-Sources (compiled on PRICES_AS_OF; AWS changes prices, so check before you rely on them):
-- EC2, EBS gp3, RDS, Application Load Balancer, public IPv4: the AWS Price List (the offer
-  files behind aws.amazon.com/ec2/pricing, /rds/postgresql/pricing, /elasticloadbalancing/
-  pricing and /vpc/pricing), as quoted line by line ("$0.0104 per On Demand Linux t3.micro
-  Instance Hour") in public price-list extracts and bills. ap-south-1 RDS and EC2 prices were
-  found only in third-party price tables (two independent ones agreeing), not in a quoted
-  AWS price-list line: check them on the AWS pages first.
-- Secrets Manager: aws.amazon.com/secrets-manager/pricing ($0.40 per secret per month).
-- us-east-2 (Ohio) lists the same on-demand prices as us-east-1 for every item of this
-  table on the AWS pricing pages; that was recalled, not quoted from a price-list line:
-  check it there.
-- Multi-AZ databases: aws.amazon.com/rds/postgresql/pricing lists a Multi-AZ deployment
-  with one standby at twice the Single-AZ instance-hour and gp3 storage rates.
-- NAT gateway hours (option nat_gateway): us-east-1 $0.045, as aws.amazon.com/vpc/pricing
-  quotes it in its US East example. ap-south-1 $0.056 (two independent third-party tables
-  agreeing) and eu-west-1 $0.048 (one third-party table, and inside the $0.048-0.052 a
-  second gives for Europe) were not found in a quoted AWS line: check them there first.
-  Each gateway's Elastic IP is an in-use public IPv4 address like any other.
+A Multi-AZ (one standby) DB instance deployment bills instance hours and storage at twice
+the Single-AZ rates (aws.amazon.com/rds/postgresql/pricing); the Price List API is asked for
+the Multi-AZ prices themselves.
+Each NAT gateway's Elastic IP is an in-use public IPv4 address like any other.
 Not priced (usage-based, small for a student project, or free-tier): load balancer capacity
 units (LCUs), data transfer out, CloudWatch alarms, dashboard, logs and metrics, ECR image
 storage, SNS e-mails, backup storage beyond the free allocation, KMS API calls, data
@@ -39,11 +27,17 @@ balancer for free. The hosted zone (0.50 USD a month) is the user's own, not the
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from infra import prices as table
 from infra.validation import StackSettings
 
-PRICES_AS_OF = "2026-11-26"
+if TYPE_CHECKING:  # the post-generation hook imports this module without boto3
+    from infra.aws import Aws
+
 HOURS_PER_MONTH = 730  # the AWS Pricing Calculator's month
 # Keep in step with infra/resources/app/instances.py (ROOT_VOLUME_GB); a test checks they agree.
 APP_ROOT_VOLUME_GB = 16
@@ -52,135 +46,154 @@ NOT_INCLUDED = (
     "and logs, ECR image storage, backups beyond the free allocation, and VPC flow logs "
     "or load balancer access logs when they are turned on"
 )
+FROM_TABLE = "the bundled table (infra/prices.py)"
+FROM_API = "the AWS Price List API"
 
 
 @dataclasses.dataclass(frozen=True)
-class RegionPrices:
-    """USD list prices of one region; None where no trustworthy source was found."""
+class Quote:
+    """The prices one stack needs in its region, by key of infra/prices.py, each with where
+    and when it was read; and the keys with no price, each with the reason."""
 
-    instance_hour: Mapping[str, float]  # EC2 on-demand Linux, per instance-hour
-    db_instance_hour: Mapping[str, float]  # RDS for PostgreSQL, Single-AZ, per hour
-    ebs_gp3_gb_month: float | None
-    rds_gp3_gb_month: float | None  # RDS for PostgreSQL gp3 storage, Single-AZ
-    alb_hour: float | None  # Application Load Balancer, per load balancer-hour
-    public_ipv4_hour: float | None  # per in-use public IPv4 address
-    secret_month: float | None  # Secrets Manager, per secret
-    nat_gateway_hour: float | None = None  # per NAT gateway-hour, data processed not included
+    prices: Mapping[str, tuple[float, str, str]]  # key: (USD, origin, day read)
+    missing: Mapping[str, str]  # key: why there is no price
+
+    def usd(self, key: str) -> float | None:
+        found = self.prices.get(key)
+        return None if found is None else found[0]
+
+    @property
+    def as_of(self) -> str:
+        """The day the oldest price used was read."""
+        return min((read for _, _, read in self.prices.values()), default=table.TABLE_AS_OF)
+
+    def origins(self) -> str:
+        """Where the prices come from, as one sentence fragment."""
+        counts: dict[str, int] = {}
+        for _, origin, read in self.prices.values():
+            label = f"{origin}, read {read}" if origin == FROM_API else f"{origin} of {read}"
+            counts[label] = counts.get(label, 0) + 1
+        return "; ".join(f"{count} from {label}" for label, count in sorted(counts.items()))
 
 
-PRICES: dict[str, RegionPrices] = {
-    "ap-south-1": RegionPrices(
-        instance_hour={"t3.micro": 0.0112},
-        db_instance_hour={"db.t3.micro": 0.021},
-        ebs_gp3_gb_month=0.0912,
-        rds_gp3_gb_month=0.131,
-        alb_hour=0.0239,
-        public_ipv4_hour=0.005,
-        secret_month=0.40,
-        nat_gateway_hour=0.056,
-    ),
-    "us-east-1": RegionPrices(
-        instance_hour={"t3.micro": 0.0104},
-        db_instance_hour={"db.t3.micro": 0.018},
-        ebs_gp3_gb_month=0.08,
-        rds_gp3_gb_month=0.115,
-        alb_hour=0.0225,
-        public_ipv4_hour=0.005,
-        secret_month=0.40,
-        nat_gateway_hour=0.045,
-    ),
-    "eu-west-1": RegionPrices(
-        instance_hour={"t3.micro": 0.0114},
-        db_instance_hour={},  # no quoted source found: see the RDS pricing page
-        ebs_gp3_gb_month=0.088,
-        rds_gp3_gb_month=None,  # no quoted source found: see the RDS pricing page
-        alb_hour=0.0252,
-        public_ipv4_hour=0.005,
-        secret_month=0.40,
-        nat_gateway_hour=0.048,
-    ),
-}
-# US East (Ohio) lists the same prices as US East (N. Virginia) for every item here.
-PRICES["us-east-2"] = PRICES["us-east-1"]
+def keys(settings: StackSettings) -> list[str]:
+    """The infra/prices.py keys of what this stack runs."""
+    multi_az = table.MULTI_AZ if settings.db_multi_az else ""
+    needed = [
+        settings.app_instance_type,
+        "ebs-gp3",
+        "public-ipv4",
+        "alb",
+        f"{settings.db_instance_class}{multi_az}",
+        f"rds-gp3{multi_az}",
+        "secret",
+    ]
+    return [*needed, "nat-gateway"] if settings.nat_gateway_count else needed
+
+
+def quote(
+    settings: StackSettings,
+    aws: Aws | None = None,
+    cache_dir: Path | None = None,
+    today: datetime.date | None = None,
+) -> Quote:
+    """The stack's prices: from the Price List API when `aws` is given and it answers (or
+    from its cache), else from the bundled table; unknown with a reason when in neither."""
+    region, wanted = settings.aws_region, keys(settings)
+    found: dict[str, tuple[float, str, str]] = {}
+    listed_none: dict[str, str] = {}
+    unavailable = None
+    if aws is not None:
+        from infra import price_list  # noqa: PLC0415 - boto3 only where AWS is asked
+
+        today = today or datetime.date.today()
+        asked, listed_none, unavailable = price_list.read(
+            aws, region, wanted, cache_dir or price_list.CACHE_FOLDER, today
+        )
+        found = {key: (usd, FROM_API, read) for key, (usd, read) in asked.items()}
+    missing = {}
+    for key in wanted:
+        if key in found:
+            continue
+        bundled = table.price(region, key)
+        if bundled is not None:
+            found[key] = (bundled[0], FROM_TABLE, table.TABLE_AS_OF)
+            continue
+        reasons = [f"not in {FROM_TABLE}"]
+        if key in listed_none:
+            reasons.append(listed_none[key])
+        elif unavailable:
+            reasons.append(unavailable)
+        missing[key] = " and ".join(reasons)
+    return Quote(found, missing)
+
 
 Item = tuple[str, float | None, str]
 
 
-def _unknown(what: str, region: str) -> str:
-    return f"price unknown for {what} in {region}"
-
-
-def monthly_estimate(settings: StackSettings) -> list[Item]:
+def monthly_estimate(settings: StackSettings, prices: Quote | None = None) -> list[Item]:
     """(item, USD per month or None, note) for everything that costs money while it runs."""
+    prices = prices or quote(settings)
     region = settings.aws_region
-    prices = PRICES.get(region)
     instances = settings.app_desired_capacity
     zones = settings.az_count
     app_type, db_class = settings.app_instance_type, settings.db_instance_class
+    multi_az = table.MULTI_AZ if settings.db_multi_az else ""
 
-    def priced(amount: float | None, count: float, what: str) -> tuple[float | None, str]:
+    def priced(key: str, count: float, what: str) -> tuple[float | None, str]:
+        amount = prices.usd(key)
         if amount is None:
-            return None, _unknown(what, region)
+            return None, f"price unknown for {what} in {region}: {prices.missing[key]}"
         return round(amount * count, 2), ""
 
-    def hourly(table: Mapping[str, float], key: str, count: int) -> tuple[float | None, str]:
-        return priced(table.get(key), count * HOURS_PER_MONTH, key)
-
-    if prices is None:
-        prices = RegionPrices({}, {}, None, None, None, None, None)
-    # A Multi-AZ (one standby) DB instance deployment bills instance hours and storage at
-    # twice the Single-AZ rates: the standby is a second instance with its own storage.
-    copies = 2 if settings.db_multi_az else 1
     deployment = "Multi-AZ" if settings.db_multi_az else "Single-AZ"
-    db_hour = _times(prices.db_instance_hour.get(db_class), copies)
-    db_storage = _times(prices.rds_gp3_gb_month, copies)
     items: list[tuple[str, tuple[float | None, str], str]] = [
         (
             f"app instances: {instances} x {app_type}",
-            hourly(prices.instance_hour, app_type, instances),
+            priced(app_type, instances * HOURS_PER_MONTH, app_type),
             f"on-demand Linux; the group may run {settings.app_min_size} to "
             f"{settings.app_max_size}",
         ),
         (
             f"app disks: {instances} x {APP_ROOT_VOLUME_GB} GB gp3",
-            priced(prices.ebs_gp3_gb_month, instances * APP_ROOT_VOLUME_GB, "EBS gp3 storage"),
+            priced("ebs-gp3", instances * APP_ROOT_VOLUME_GB, "EBS gp3 storage"),
             "one encrypted root volume per instance",
         ),
-        *_public_ip_or_nat_items(settings, prices, priced),
+        *_public_ip_or_nat_items(settings, priced),
         (
             "load balancer (ALB)",
-            priced(prices.alb_hour, HOURS_PER_MONTH, "Application Load Balancer"),
+            priced("alb", HOURS_PER_MONTH, "Application Load Balancer"),
             "plus LCUs by traffic, not included",
         ),
         (
             f"load balancer public IPv4 addresses: {zones}",
-            priced(prices.public_ipv4_hour, zones * HOURS_PER_MONTH, "public IPv4"),
+            priced("public-ipv4", zones * HOURS_PER_MONTH, "public IPv4"),
             "at least one per availability zone",
         ),
         (
             f"database: {db_class}, {deployment}",
-            priced(db_hour, HOURS_PER_MONTH, db_class),
+            priced(f"{db_class}{multi_az}", HOURS_PER_MONTH, f"{db_class} {deployment}"),
             "RDS for PostgreSQL",
         ),
         (
             f"database storage: {settings.db_allocated_storage_gb} GB gp3",
-            priced(db_storage, settings.db_allocated_storage_gb, "RDS gp3 storage"),
+            priced(
+                f"rds-gp3{multi_az}",
+                settings.db_allocated_storage_gb,
+                f"RDS gp3 storage {deployment}",
+            ),
             "backups up to this size are free",
         ),
         (
             "database password secret",
-            priced(prices.secret_month, 1, "Secrets Manager"),
+            priced("secret", 1, "Secrets Manager"),
             "managed by RDS in Secrets Manager",
         ),
     ]
     return [(item, amount, unknown or note) for item, (amount, unknown), note in items]
 
 
-def _times(price: float | None, copies: int) -> float | None:
-    return None if price is None else price * copies
-
-
-def _public_ip_or_nat_items(settings: StackSettings, prices: RegionPrices, priced) -> list:
+def _public_ip_or_nat_items(settings: StackSettings, priced) -> list:
     """How the app instances get out: a public IP each, or NAT gateways with one each."""
     gateways = settings.nat_gateway_count
     if not gateways:
@@ -188,7 +201,7 @@ def _public_ip_or_nat_items(settings: StackSettings, prices: RegionPrices, price
         return [
             (
                 f"app public IPv4 addresses: {instances}",
-                priced(prices.public_ipv4_hour, instances * HOURS_PER_MONTH, "public IPv4"),
+                priced("public-ipv4", instances * HOURS_PER_MONTH, "public IPv4"),
                 "the instances pull their image without a NAT gateway",
             )
         ]
@@ -196,12 +209,12 @@ def _public_ip_or_nat_items(settings: StackSettings, prices: RegionPrices, price
     return [
         (
             f"NAT gateways: {gateways}",
-            priced(prices.nat_gateway_hour, hours, "NAT gateway"),
+            priced("nat-gateway", hours, "NAT gateway"),
             "plus data processed, by the GB, not included",
         ),
         (
             f"NAT gateway public IPv4 addresses: {gateways}",
-            priced(prices.public_ipv4_hour, hours, "public IPv4"),
+            priced("public-ipv4", hours, "public IPv4"),
             "one Elastic IP each; the app instances have no public IP",
         ),
     ]
@@ -211,9 +224,10 @@ def total(items: list[Item]) -> float:
     return round(sum(amount for _, amount, _ in items if amount is not None), 2)
 
 
-def render_estimate(settings: StackSettings) -> list[str]:
-    """The lines that end `plan`: each item, then one summary line."""
-    items = monthly_estimate(settings)
+def render_estimate(settings: StackSettings, prices: Quote | None = None) -> list[str]:
+    """The lines that end `plan`: each item, where the prices come from, one summary line."""
+    prices = prices or quote(settings)
+    items = monthly_estimate(settings, prices)
     width = max(len(item) for item, _, _ in items)
     lines = ["", "Estimated monthly cost while the stack runs (on-demand, before free tier):"]
     for item, amount, note in items:
@@ -221,17 +235,13 @@ def render_estimate(settings: StackSettings) -> list[str]:
         shown = f"{shown:>8}"
         lines.append(f"  {item:<{width}}  {shown}  {note}")
     lines.append(f"  Not included: {NOT_INCLUDED}.")
-    unknown = sum(amount is None for _, amount, _ in items)
     region = settings.aws_region
-    if unknown == len(items):
-        lines.append(
-            f"Estimated cost of this stack: unknown: no prices for {region} in "
-            "infra/costs.py (see README)"
-        )
-        return lines
-    extra = f", plus {unknown} item(s) of unknown price" if unknown else ""
+    unknown = [item for item, amount, _ in items if amount is None]
+    lines.append(f"  Prices: {prices.origins()}.")
+    extra = f", plus {len(unknown)} item(s) of unknown price ({'; '.join(unknown)})"
+    extra = extra if unknown else ""
     lines.append(
         f"Estimated cost of this stack: about ${total(items):.0f} per month in {region}"
-        f"{extra} (prices of {PRICES_AS_OF}; see README)"
+        f"{extra} (prices of {prices.as_of}; see README)"
     )
     return lines

@@ -352,6 +352,13 @@ for _service, _operations in UNSCOPED.items():
     )
 
 
+@rule("pricing", "GetProducts")
+def _price_list(m: RequestMapper, operation: str, params: dict) -> list[Need]:
+    # SAR, AWS Price List: GetProducts lists no resource types. The deploy tool sends it to
+    # the Price List endpoint in us-east-1 (infra/price_list.py), whatever the stack's Region.
+    return [Need("pricing:GetProducts", "*", {"aws:RequestedRegion": "us-east-1"})]
+
+
 # ---------------------------------------------------------------------------------------
 # EC2
 

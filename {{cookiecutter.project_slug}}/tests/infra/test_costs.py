@@ -1,11 +1,12 @@
-"""The cost estimate that ends `plan`: pure arithmetic on stack.toml, no AWS."""
+"""The cost estimate that ends `plan`, from the bundled table: arithmetic on stack.toml, no
+AWS. The Price List API and its cache are tested in test_price_list.py."""
 
 import dataclasses
 import re
 
 import pytest
 
-from infra import costs
+from infra import costs, prices
 from infra.resources.app import instances
 from infra.stack_file import load
 
@@ -13,7 +14,7 @@ from infra.stack_file import load
 @pytest.fixture
 def settings():
     """This project's settings, with the options that change prices turned off."""
-    return dataclasses.replace(load(), db_multi_az=False)
+    return dataclasses.replace(load(), db_multi_az=False, nat_gateway="none")
 
 
 def with_values(settings, **changes):
@@ -29,7 +30,7 @@ def test_a_priced_region_gives_a_positive_total_with_every_item_known(settings):
 
 
 def test_the_default_stack_is_priced_from_the_table(settings):
-    """1 x t3.micro in ap-south-1, worked out by hand from PRICES."""
+    """1 x t3.micro in ap-south-1, worked out by hand from infra/prices.py."""
     settings = with_values(
         settings,
         aws_region="ap-south-1",
@@ -59,19 +60,45 @@ def test_an_unknown_instance_type_is_none_with_a_note_not_a_guess(settings):
     item, amount, note = costs.monthly_estimate(settings)[0]
     assert item == f"app instances: {settings.app_desired_capacity} x m7i.48xlarge"
     assert amount is None
-    assert note == "price unknown for m7i.48xlarge in us-east-1"
-    assert "plus 1 item(s) of unknown price" in costs.render_estimate(settings)[-1]
+    assert note == (
+        "price unknown for m7i.48xlarge in us-east-1: not in the bundled table (infra/prices.py)"
+    )
+    assert (
+        "plus 1 item(s) of unknown price (app instances: "
+        f"{settings.app_desired_capacity} x m7i.48xlarge)"
+    ) in costs.render_estimate(settings)[-1]
 
 
-def test_an_unknown_region_prices_nothing(settings):
+def test_an_unknown_region_prices_only_what_costs_the_same_everywhere(settings):
     settings = with_values(settings, aws_region="sa-east-1")
     items = costs.monthly_estimate(settings)
-    assert all(amount is None for _, amount, _ in items)
-    assert all("in sa-east-1" in note for _, _, note in items)
-    assert costs.render_estimate(settings)[-1] == (
-        "Estimated cost of this stack: unknown: no prices for sa-east-1 in infra/costs.py "
-        "(see README)"
+    unknown = [(item, note) for item, amount, note in items if amount is None]
+    assert [item for item, amount, _ in items if amount is not None] == ["database password secret"]
+    assert all(
+        note.endswith("in sa-east-1: not in the bundled table (infra/prices.py)")
+        for _, note in unknown
     )
+    assert costs.render_estimate(settings)[-1].startswith(
+        f"Estimated cost of this stack: about $0 per month in sa-east-1, plus {len(unknown)} "
+        "item(s) of unknown price (app instances: "
+    )
+
+
+def test_us_east_2_shows_unknown_items_rather_than_us_east_1_prices(settings):
+    """Ohio's prices are not copied from N. Virginia: only its sourced NAT gateway is known."""
+    settings = with_values(settings, aws_region="us-east-2", nat_gateway="single")
+    amounts = {item: amount for item, amount, _ in costs.monthly_estimate(settings)}
+    assert amounts["NAT gateways: 1"] == round(0.045 * 730, 2)
+    assert amounts["NAT gateway public IPv4 addresses: 1"] == round(0.005 * 730, 2)
+    instances = f"app instances: {settings.app_desired_capacity} x {settings.app_instance_type}"
+    assert amounts[instances] is None
+    assert amounts["load balancer (ALB)"] is None
+
+
+def test_every_source_says_when_it_was_read_and_the_table_is_dated_by_the_newest():
+    read = [re.findall(r"read (\d{4}-\d{2}-\d{2})", text) for text in prices.SOURCES.values()]
+    assert all(read), prices.SOURCES
+    assert max(day for days in read for day in days) == prices.TABLE_AS_OF
 
 
 def test_the_plan_ending_line(settings):
@@ -85,15 +112,30 @@ def test_the_plan_ending_line(settings):
         lines[-1],
     )
     assert f"about ${expected} per month" in lines[-1]
-    assert costs.PRICES_AS_OF in lines[-1]
+    assert prices.TABLE_AS_OF in lines[-1]
+    assert "  Prices: 7 from the bundled table (infra/prices.py) of " in lines[-2]
     assert any(line.strip().startswith("Not included:") for line in lines)
 
 
-def test_every_region_in_the_table_is_a_real_region_name_and_prices_are_positive():
-    for region, prices in costs.PRICES.items():
+def test_every_price_in_the_table_is_positive_and_names_its_source():
+    for region, table in prices.TABLE.items():
         assert re.fullmatch(r"[a-z]{2}-[a-z]+-\d", region)
-        for table in (prices.instance_hour, prices.db_instance_hour):
-            assert all(price > 0 for price in table.values())
+        for key, (usd, source) in {**table, **prices.EVERY_REGION}.items():
+            assert usd > 0, (region, key)
+            assert source in prices.SOURCES, (region, key)
+
+
+def test_the_table_covers_the_regions_students_use_most():
+    assert set(prices.TABLE) >= {
+        "us-east-1",
+        "us-east-2",
+        "us-west-2",
+        "eu-west-1",
+        "eu-central-1",
+        "ap-south-1",
+        "ap-southeast-1",
+        "ap-northeast-1",
+    }
 
 
 def test_the_disk_size_matches_what_the_launch_template_asks_for():
@@ -148,8 +190,8 @@ def test_nat_gateways_replace_the_app_public_ips_and_per_az_costs_twice_single(s
     assert totals["per_az"] - totals["single"] == pytest.approx(sum(single.values()), abs=0.02)
 
 
-def test_every_priced_region_prices_its_nat_gateways(settings):
-    for region in costs.PRICES:
+def test_the_regions_with_nat_prices_price_the_nat_gateways(settings):
+    for region in ("us-east-1", "us-east-2", "ap-south-1", "ap-southeast-1", "eu-west-1"):
         items = costs.monthly_estimate(
             with_values(settings, aws_region=region, nat_gateway="single")
         )

@@ -2,7 +2,8 @@
 
 Each tier declares the statements its own calls need, next to them (`deploy_permissions`
 at the end of each module), and stack.py lists them as it lists the resources; this adds
-the tool's own (the checks, the stack's lock, reading the deploy role itself).
+the tool's own (the checks, the stack's lock, the prices plan reads, reading the deploy
+role itself).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from infra import checks, lock, stack
+from infra import checks, lock, price_list, stack
 from infra.engine import Context
 from infra.resources.shared.names import deploy_role_name
 from infra.resources.shared.permissions import allow
@@ -26,6 +27,7 @@ def stack_deploy_policy(ctx: Context) -> dict:
     statements = [
         *checks.deploy_permissions(ctx),
         *lock.deploy_permissions(ctx),
+        *price_list.deploy_permissions(ctx),
         # destroy says whether this role is kept; it reads nothing else of its own.
         allow(["iam:GetRole"], ctx.aws.arn("iam", f"role/{deploy_role_name(ctx)}", region=False)),
         *stack.deploy_permissions(ctx),
