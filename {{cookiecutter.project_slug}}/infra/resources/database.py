@@ -10,7 +10,7 @@ import datetime
 import time
 
 from infra import tags
-from infra.aws import DeployError, delete_when_free
+from infra.aws import DeployError, delete_when_free, once_visible
 from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import (
     DB_INSTANCE,
@@ -122,11 +122,15 @@ class SubnetGroup(Resource):
 
     def create(self, ctx: Context, desired: dict) -> None:
         self._check_zones(ctx)
-        ctx.aws.rds.create_db_subnet_group(
-            DBSubnetGroupName=desired["name"],
-            SubnetIds=list(desired["subnet_ids"]),
-            DBSubnetGroupDescription="Private subnets of the stack's database",
-            Tags=tags.as_list(desired["tags"]),
+        once_visible(
+            lambda: ctx.aws.rds.create_db_subnet_group(
+                DBSubnetGroupName=desired["name"],
+                SubnetIds=list(desired["subnet_ids"]),
+                DBSubnetGroupDescription="Private subnets of the stack's database",
+                Tags=tags.as_list(desired["tags"]),
+            ),
+            ctx.sleep,
+            f"{self.address}: create the DB subnet group",
         )
 
     def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
@@ -331,6 +335,14 @@ class DbInstance(Resource):
         }
 
     def create(self, ctx: Context, desired: dict) -> None:
+        once_visible(
+            lambda: self._create(ctx, desired),
+            ctx.sleep,
+            f"{self.address}: create the database",
+        )
+        self._wait_available(ctx, "creating")
+
+    def _create(self, ctx: Context, desired: dict) -> None:
         ctx.aws.rds.create_db_instance(
             DBInstanceIdentifier=desired["identifier"],
             Engine="postgres",
@@ -356,7 +368,6 @@ class DbInstance(Resource):
             DeletionProtection=desired["deletion_protection"],
             Tags=tags.as_list(desired["tags"]),
         )
-        self._wait_available(ctx, "creating")
 
     @staticmethod
     def _performance_insights(ctx, db: dict) -> bool:
