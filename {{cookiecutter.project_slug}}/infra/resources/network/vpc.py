@@ -5,7 +5,13 @@ from __future__ import annotations
 import time
 
 from infra import tags
-from infra.aws import DeployError, error_code, error_message, is_dependency_violation
+from infra.aws import (
+    DeployError,
+    error_code,
+    error_message,
+    is_dependency_violation,
+    once_visible,
+)
 from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import DEFAULT_SG, IGW, VPC
 from infra.resources.shared.ec2 import (
@@ -60,8 +66,20 @@ class Vpc(Resource):
             CidrBlock=desired["cidr_block"],
             TagSpecifications=tags.ec2_tag_specification("vpc", desired["tags"]),
         )["Vpc"]["VpcId"]
-        ec2.get_waiter("vpc_available").wait(VpcIds=[vpc_id])
-        self._set_dns(ctx, vpc_id, desired)
+
+        def available() -> bool:
+            # Not listed yet (empty, or InvalidVpcID.NotFound, which ctx.wait takes as not
+            # done): the EC2 API is eventually consistent (aws.VISIBILITY_DELAYS).
+            vpcs = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+            return bool(vpcs) and vpcs[0].get("State") == "available"
+
+        ctx.wait(self.address, "creating", available, timeout_seconds=600)
+        # ModifyVpcAttribute names the new VPC too.
+        once_visible(
+            lambda: self._set_dns(ctx, vpc_id, desired),
+            ctx.sleep,
+            f"{self.address}: set the DNS attributes of {vpc_id}",
+        )
 
     def _set_dns(self, ctx, vpc_id, desired, actual=None):
         # AWS takes one attribute per call; DNS support must be on before DNS hostnames.
