@@ -5,7 +5,7 @@ from __future__ import annotations
 import botocore.exceptions
 
 from infra import tags
-from infra.aws import DeployError, delete_when_free, once_visible
+from infra.aws import DeployError, once_visible
 from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import DB_NETWORK_ACL, VPC, subnet_address
 from infra.resources.shared.ec2 import (
@@ -16,6 +16,7 @@ from infra.resources.shared.ec2 import (
     update_ec2_tags,
 )
 from infra.resources.shared.permissions import ec2_changes, ec2_creates, reads
+from infra.resources.shared.vpc_holders import delete_once_free
 
 
 def available_zones(ctx: Context) -> list[str]:
@@ -157,7 +158,18 @@ class Subnet(Resource):
             update_ec2_tags(ctx, actual["id"], desired)
 
     def delete(self, ctx: Context, actual: dict) -> None:
-        delete_when_free(lambda: ctx.aws.ec2.delete_subnet(SubnetId=actual["id"]), ctx.sleep)
+        # A deleted load balancer's or database's interfaces can hold it for many minutes,
+        # a GuardDuty-managed endpoint for good (vpc_holders.py): the VPC's wait, per subnet.
+        subnet_id = actual["id"]
+        delete_once_free(
+            ctx,
+            self.address,
+            subnet_id,
+            f"delete {subnet_id}",
+            actual["vpc_id"],
+            lambda: ctx.aws.ec2.delete_subnet(SubnetId=subnet_id),
+            subnet_id=subnet_id,
+        )
 
 
 def stack_network_acl(ctx: Context, subnet_id: str) -> str | None:
