@@ -15,6 +15,8 @@ import ipaddress
 
 from helpers import remaining
 
+from infra.resources.network.network_acl import desired_entries
+
 EPHEMERAL_PORT = 40000  # a Linux client's port: its ephemeral range is 32768-60999
 
 
@@ -53,7 +55,7 @@ def associated(acl: dict) -> list[str]:
     return sorted(a["SubnetId"] for a in acl.get("Associations", []))
 
 
-def test_without_nat_only_the_app_subnets_reach_the_database(deployed, project, aws_client):
+def test_without_nat_only_the_stack_subnets_reach_the_database(deployed, project, aws_client):
     settings = project.settings
     ec2 = aws_client("ec2")
     acl = stack_acl(ec2, settings)
@@ -66,10 +68,11 @@ def test_without_nat_only_the_app_subnets_reach_the_database(deployed, project, 
         assert admits(acl, egress=False, address=app, port=5432)
         assert admits(acl, egress=True, address=app, port=EPHEMERAL_PORT)  # the answer
         assert not admits(acl, egress=False, address=app, port=22)
-        assert not admits(acl, egress=True, address=app, port=443)  # nothing starts here
-    # The internet, and the other private subnet (no app instance there without NAT).
-    for outsider in ("203.0.113.7", host(settings.private_subnet_cidrs[0])):
+    # Nothing from or to the internet, nor from elsewhere in the VPC.
+    for outsider in ("203.0.113.7", "10.0.200.9"):
         assert not admits(acl, egress=False, address=outsider, port=5432)
+        assert not admits(acl, egress=False, address=outsider, port=EPHEMERAL_PORT)
+        assert not admits(acl, egress=True, address=outsider, port=443)
         assert not admits(acl, egress=True, address=outsider, port=EPHEMERAL_PORT)
 
 
@@ -78,7 +81,7 @@ def test_with_nat_the_app_in_the_private_subnets_keeps_its_way_out(
 ):
     """The app instances move into the database's subnets: the ACL admits what they need
     (the load balancer in, HTTPS out and its answers, the database across zones) and still
-    keeps PostgreSQL to the app subnets."""
+    keeps PostgreSQL to the stack's subnets."""
     settings = project.settings
     project.set("nat_gateway", '"single"')
     result = infra("apply", "--auto-approve")
@@ -89,40 +92,69 @@ def test_with_nat_the_app_in_the_private_subnets_keeps_its_way_out(
     assert associated(acl) == subnet_ids(ec2, settings, "private")
     app_port = settings.app_port
     first, second = (host(cidr) for cidr in settings.private_subnet_cidrs)
+    internet = "198.51.100.20"
 
     for balancer in (host(cidr) for cidr in settings.public_subnet_cidrs):
         assert admits(acl, egress=False, address=balancer, port=app_port)
         assert admits(acl, egress=True, address=balancer, port=EPHEMERAL_PORT)
-        # The public subnets hold no app instance any more: no PostgreSQL from there.
-        assert not admits(acl, egress=False, address=balancer, port=5432)
     # An instance of one zone and the database in the other, both ways.
     assert admits(acl, egress=True, address=second, port=5432)
     assert admits(acl, egress=False, address=first, port=5432)
     assert admits(acl, egress=True, address=first, port=EPHEMERAL_PORT)
     assert admits(acl, egress=False, address=second, port=EPHEMERAL_PORT)
     # HTTPS to AWS's APIs and ECR through the NAT gateway, and the answers.
-    assert admits(acl, egress=True, address="198.51.100.20", port=443)
-    assert admits(acl, egress=False, address="198.51.100.20", port=EPHEMERAL_PORT)
-    # Nothing from outside reaches the database, even on the answers' port range.
-    assert not admits(acl, egress=False, address="198.51.100.20", port=5432)
-    assert not admits(acl, egress=False, address="198.51.100.20", port=22)
-
+    assert admits(acl, egress=True, address=internet, port=443)
+    assert admits(acl, egress=False, address=internet, port=EPHEMERAL_PORT)
+    # The answers' port range does not open the database or the app to anyone else.
+    for port in (5432, app_port, 22):
+        assert not admits(acl, egress=False, address=internet, port=port)
+        assert not admits(acl, egress=False, address="10.0.200.9", port=port)
     assert infra("plan").code == 0
-    # Back to no NAT: the strict rules again, changed in place.
+
+    # Back to no NAT: nothing to or from the internet again, changed in place.
     project.set("nat_gateway", '"none"')
     assert infra("apply", "--auto-approve").code == 0
     acl = stack_acl(ec2, settings)
-    assert not admits(acl, egress=True, address="198.51.100.20", port=443)
+    assert not admits(acl, egress=True, address=internet, port=443)
+    assert not admits(acl, egress=False, address=internet, port=EPHEMERAL_PORT)
     assert infra("plan").code == 0
 
 
+def test_either_way_a_nat_switch_keeps_old_and_new_instances_on_the_database(project):
+    """During the instance refresh that a nat_gateway switch starts, instances run in both
+    kinds of subnet: the rules for the app's traffic to the database and from the load
+    balancer are the same whatever the setting, so the ACL, changed early in the apply,
+    cuts off neither the old instances nor the new ones."""
+
+    def rules(mode: str) -> dict[str, set[str]]:
+        project.set("nat_gateway", f'"{mode}"')
+        found = desired_entries(project.settings)
+        return {direction: set(found[direction]) for direction in found}
+
+    without, single = rules("none"), rules("single")
+    for direction in ("ingress", "egress"):
+        assert without[direction] <= single[direction]
+    assert single["ingress"] - without["ingress"] == {
+        "300 deny tcp 5432 0.0.0.0/0",
+        f"301 deny tcp {project.settings.app_port} 0.0.0.0/0",
+        "310 allow tcp 1024-65535 0.0.0.0/0",
+    }
+    assert single["egress"] - without["egress"] == {"300 allow tcp 443 0.0.0.0/0"}
+
+
 def test_destroy_deletes_the_subnets_then_the_acl(deployed, project, infra, aws_client, requests):
+    settings = project.settings
+    private = set(subnet_ids(aws_client("ec2"), settings, "private"))
     result = infra("destroy", "--auto-approve", "--skip-final-snapshot")
     assert result.code == 0, result.err
     operations = [operation for operation, _params in requests]
     # The subnets take their associations with them: the default ACL is never touched.
     assert "ReplaceNetworkAclAssociation" not in operations
-    assert operations.index("DeleteNetworkAcl") > max(
-        i for i, operation in enumerate(operations) if operation == "DeleteSubnet"
-    )
-    assert remaining(aws_client, project.settings) == []
+    private_deletes = [
+        i
+        for i, (operation, params) in enumerate(requests)
+        if operation == "DeleteSubnet" and params["SubnetId"] in private
+    ]
+    assert len(private_deletes) == len(private)
+    assert operations.index("DeleteNetworkAcl") > max(private_deletes)
+    assert remaining(aws_client, settings) == []

@@ -1,4 +1,4 @@
-"""The private subnets' network ACL: the database port from the app subnets only.
+"""The private subnets' network ACL: the database port from the app's subnets only.
 
 The default network ACL admits everything. This one (Amazon VPC User Guide, "Control subnet
 traffic with network access control lists"): rules are evaluated "starting with the lowest
@@ -11,16 +11,21 @@ Route 53 Resolver (DNS), DHCP, instance metadata or the Amazon Time Sync Service
 between two addresses of one subnet.
 
 Who uses the private subnets: the database (and its Multi-AZ standby, which takes over in the
-other zone with the same rules) and, with nat_gateway, the app instances too. So:
-- nat_gateway "none": the app runs in the public subnets. In: PostgreSQL from the public
-  subnets. Out: the answers, to the public subnets. Nothing else in or out.
-- nat_gateway on: the app shares the private subnets. In: PostgreSQL from the private
-  subnets (the instances of the other zone), then PostgreSQL from anywhere else denied, the
-  app port from the public subnets (the load balancer), and the answers to the instances'
-  HTTPS calls through the NAT gateways. Out: HTTPS anywhere and PostgreSQL to the private
-  subnets (what the app's security group lets out), and the answers to the load balancer
-  and to the instances of the other zone.
-The security groups stay the finer filter; this ACL is the second layer for the database.
+other zone under the same rules) and, with nat_gateway, the app instances. The app may run in
+the public subnets or, behind NAT, in the private ones, and while nat_gateway is switched an
+instance refresh runs old instances in the one and new ones in the other; so whatever the
+setting, the ACL admits what the app needs to reach the database from either, and what the
+load balancer needs to reach the app in the private subnets:
+- in: PostgreSQL from the public and private subnets, the app port from the public subnets
+  (the load balancer and its health checks), the database's answers from the private ones;
+- out: the answers, to the public and private subnets, and PostgreSQL to the private subnets
+  (an instance in one zone, the database in another).
+With nat_gateway, the instances' own calls through the NAT gateways too: out, HTTPS anywhere
+(all the app's security group lets out besides PostgreSQL); in, the answers from anywhere,
+after PostgreSQL and the app port from anywhere else have been denied.
+Everything else is denied: no SSH, nothing from outside the stack's subnets to the database,
+and without NAT nothing from or to the internet at all. The security groups stay the finer
+filter (the database admits the app's group only); this ACL is the layer under them.
 
 The private subnets associate themselves with it (subnets.py), and so depend on it: destroy
 deletes the subnets first, and their associations with them, so the ACL goes last without
@@ -39,6 +44,7 @@ from infra.resources.shared.addresses import DB_NETWORK_ACL, VPC
 from infra.resources.shared.ec2 import ec2_tags, find_tagged, update_ec2_tags
 from infra.resources.shared.names import HTTPS_PORT, POSTGRES_PORT
 from infra.resources.shared.permissions import ec2_changes, ec2_creates, reads
+from infra.validation import StackSettings
 
 EPHEMERAL = f"{1024}-{65535}"
 ANYWHERE = "0.0.0.0/0"
@@ -51,28 +57,28 @@ def entry(number: int, action: str, protocol: str, ports: str, cidr: str) -> str
     return f"{number} {action} {protocol} {ports} {cidr}"
 
 
-def desired_entries(ctx: Context) -> dict[str, tuple[str, ...]]:
+def desired_entries(settings: StackSettings) -> dict[str, tuple[str, ...]]:
     """Inbound and outbound rules as `<number> <allow|deny> tcp <ports> <cidr>` strings."""
-    settings = ctx.settings
     public, private = settings.public_subnet_cidrs, settings.private_subnet_cidrs
-    db = str(POSTGRES_PORT)
-    if settings.nat_gateway_count == 0:
-        ingress = [entry(100 + i, "allow", "tcp", db, cidr) for i, cidr in enumerate(public)]
-        egress = [entry(100 + i, "allow", "tcp", EPHEMERAL, cidr) for i, cidr in enumerate(public)]
-    else:
-        app = str(settings.app_port)
-        ingress = [
-            *(entry(100 + i, "allow", "tcp", db, cidr) for i, cidr in enumerate(private)),
-            *(entry(200 + i, "allow", "tcp", app, cidr) for i, cidr in enumerate(public)),
+    db, app = str(POSTGRES_PORT), str(settings.app_port)
+    ingress = [
+        *(entry(100 + i, "allow", "tcp", db, cidr) for i, cidr in enumerate(public)),
+        *(entry(150 + i, "allow", "tcp", db, cidr) for i, cidr in enumerate(private)),
+        *(entry(200 + i, "allow", "tcp", app, cidr) for i, cidr in enumerate(public)),
+        *(entry(250 + i, "allow", "tcp", EPHEMERAL, cidr) for i, cidr in enumerate(private)),
+    ]
+    egress = [
+        *(entry(100 + i, "allow", "tcp", EPHEMERAL, cidr) for i, cidr in enumerate(public)),
+        *(entry(150 + i, "allow", "tcp", EPHEMERAL, cidr) for i, cidr in enumerate(private)),
+        *(entry(200 + i, "allow", "tcp", db, cidr) for i, cidr in enumerate(private)),
+    ]
+    if settings.nat_gateway_count:
+        ingress += [
             entry(300, "deny", "tcp", db, ANYWHERE),
+            entry(301, "deny", "tcp", app, ANYWHERE),
             entry(310, "allow", "tcp", EPHEMERAL, ANYWHERE),
         ]
-        egress = [
-            entry(100, "allow", "tcp", str(HTTPS_PORT), ANYWHERE),
-            *(entry(110 + i, "allow", "tcp", db, cidr) for i, cidr in enumerate(private)),
-            *(entry(200 + i, "allow", "tcp", EPHEMERAL, cidr) for i, cidr in enumerate(public)),
-            *(entry(300 + i, "allow", "tcp", EPHEMERAL, cidr) for i, cidr in enumerate(private)),
-        ]
+        egress.append(entry(300, "allow", "tcp", str(HTTPS_PORT), ANYWHERE))
     return {"ingress": tuple(ingress), "egress": tuple(egress)}
 
 
@@ -138,7 +144,7 @@ class DatabaseNetworkAcl(Resource):
     def desired(self, ctx: Context) -> dict | None:
         return {
             "vpc_id": ctx.attr(VPC, "id"),
-            **desired_entries(ctx),
+            **desired_entries(ctx.settings),
             "tags": tags.stack_tags(ctx.settings, self._name(ctx)),
         }
 
