@@ -84,9 +84,13 @@ class Subnet(Resource):
         subnet = find_tagged(ctx, ctx.aws.ec2.describe_subnets, "Subnets", "subnet", name)
         if subnet is None:
             return None
-        acl = {"network_acl_id": stack_network_acl(ctx, subnet["SubnetId"])}
+        acl = (
+            {"network_acl_id": stack_network_acl(ctx, subnet["SubnetId"])}
+            if self.network_acl
+            else {}
+        )
         return {
-            **(acl if self.network_acl else {}),
+            **acl,
             "id": subnet["SubnetId"],
             "vpc_id": subnet["VpcId"],
             "cidr_block": subnet["CidrBlock"],
@@ -197,9 +201,8 @@ def resources(ctx: Context) -> list[Resource]:
 
 def deploy_permissions(ctx: Context) -> list[dict]:
     return [
+        # DescribeNetworkAcls and ReplaceNetworkAclAssociation: with the ACL's (network_acl.py).
         reads("ec2:DescribeAvailabilityZones", "ec2:DescribeSubnets"),
-        # The private subnets join the database's network ACL; ReplaceNetworkAclAssociation
-        # is allowed with the ACL's statements (network_acl.py).
         *ec2_creates(ctx, {"ec2:CreateSubnet": "subnet"}, {"ec2:CreateSubnet": ["vpc"]}),
         ec2_changes(ctx, ["ec2:DeleteSubnet", "ec2:ModifySubnetAttribute"]),
     ]
