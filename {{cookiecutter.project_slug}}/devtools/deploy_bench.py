@@ -47,6 +47,8 @@ from devtools.emulated_aws import (
     without_account_only_settings,
 )
 from devtools.latency_proxy import LatencyProxy
+from devtools.moto_server import command as moto_server_command
+from devtools.moto_server import environment as moto_server_environment
 from devtools.processes import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -165,8 +167,8 @@ def moto_server(directory: Path) -> Iterator[str]:
     log = directory / "moto_server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", url.rpartition(":")[2]],
-            env={**os.environ, "MOTO_ACM_VALIDATION_WAIT": "0"},  # no DNS to validate through
+            moto_server_command(HOST, url.rpartition(":")[2]),
+            env=moto_server_environment(),
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

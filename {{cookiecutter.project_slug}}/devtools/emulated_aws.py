@@ -63,8 +63,10 @@ def emulated_aws() -> Iterator[None]:
     from moto import mock_aws
     from moto.core.botocore_stubber import BotocoreStubber
 
+    from devtools import moto_fixes
     from infra import engine
 
+    moto_fixes.install()
     saved_environment = dict(os.environ)
     saved_timing = engine.Context.poll_seconds, engine.Context.default_sleep
     # moto's backends are not thread-safe (a DescribeAlarms can iterate over the alarms

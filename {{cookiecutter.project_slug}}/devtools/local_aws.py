@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devtools import processes
+from devtools import moto_server, processes
 from devtools.emulated_aws import NOT_EMULATED, without_account_only_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -84,8 +84,8 @@ def start() -> dict:
     port = processes.free_port(HOST)
     with LOG_FILE.open("ab") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
-            env={**os.environ, "MOTO_ACM_VALIDATION_WAIT": "0"},
+            moto_server.command(HOST, port),
+            env=moto_server.environment(),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

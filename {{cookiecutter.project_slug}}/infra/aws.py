@@ -6,7 +6,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import boto3
 import botocore.awsrequest
@@ -286,18 +286,57 @@ def retry(
     sleep: Callable[[float], None] = time.sleep,
     attempts: int = 8,
     first_delay: float = 2.0,
+    delays: Sequence[float] | None = None,
 ):
-    """`call()` again with exponential backoff while `should_retry(error)` says so."""
-    delay = first_delay
-    for attempt in range(attempts):
+    """`call()` again while `should_retry(error)` says so: after each of `delays`, or by
+    default with exponential backoff from `first_delay` (capped at 30 s), `attempts` calls."""
+    if delays is None:
+        delays = [min(first_delay * 2**attempt, 30.0) for attempt in range(attempts - 1)]
+    for delay in (*delays, None):
         try:
             return call()
         except botocore.exceptions.ClientError as error:
-            if attempt == attempts - 1 or not should_retry(error):
+            if delay is None or not should_retry(error):
                 raise
             sleep(delay)
-            delay = min(delay * 2, 30.0)
     raise AssertionError("unreachable")
+
+
+# Waits, in seconds, for AWS to know a resource it has just created: about two minutes.
+# Amazon EC2 API Reference, "Eventual consistency in the Amazon EC2 API": a resource just
+# created "might not be immediately visible to all subsequent API calls", reads and changes
+# alike, which then fail with a NotFound error such as InvalidGroup.NotFound; "retry the
+# request using an exponential backoff algorithm". IAM (IAM User Guide, "Changes that I make
+# are not always immediately visible"), ELB and RDS behave the same.
+VISIBILITY_DELAYS = (1, 2, 4, 8, 15, 30, 30, 30)
+# What AWS answers, besides a *NotFound code, for an id it gave out a moment ago: RDS's
+# CreateDBSubnetGroup calls a subnet it does not know yet InvalidSubnet, ELB's
+# CreateLoadBalancer a security group InvalidSecurityGroup.
+NOT_YET_VISIBLE_CODES = ("InvalidSubnet", "InvalidSecurityGroup")
+
+
+def is_not_yet_visible(error: Exception) -> bool:
+    return (
+        is_not_found(error)
+        or error_code(error) in NOT_YET_VISIBLE_CODES
+        or is_iam_propagation_delay(error)
+    )
+
+
+def once_visible(call: Callable[[], object], sleep: Callable[[float], None], doing: str):
+    """`call()`, a change that names resources this run has just created, again while AWS
+    answers that one of them does not exist (VISIBILITY_DELAYS); then a one-line DeployError
+    saying what to do, never a traceback. `doing` names the change in that line."""
+    try:
+        return retry(call, is_not_yet_visible, sleep, delays=VISIBILITY_DELAYS)
+    except botocore.exceptions.ClientError as error:
+        if not is_not_yet_visible(error):
+            raise
+        raise DeployError(
+            f"{doing}: AWS still answers {error_code(error)} ({error_message(error)}) "
+            f"{sum(VISIBILITY_DELAYS)} s after creating what it names: run the same command "
+            "again in a few minutes; it carries on from where it stopped."
+        ) from None
 
 
 IAM_PROPAGATION = re.compile(

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from infra.aws import Aws, DeployError, is_not_found
+from infra.aws import VISIBILITY_DELAYS, Aws, DeployError, is_not_found
 from infra.validation import StackSettings
 
 
@@ -554,17 +554,10 @@ def _apply_one(ctx: Context, action: Action) -> str:
     return NOOP
 
 
-# Waits, in seconds, for a resource just created to show up in AWS's answers: about
-# two minutes in all. AWS's APIs are eventually consistent: "a resource that you create
-# might not be immediately visible to describe calls" (Amazon EC2 API Reference, "Eventual
-# consistency in the Amazon EC2 API"; IAM and ELB say the same of theirs).
-READ_BACK_DELAYS = (1, 2, 4, 8, 15, 30, 30, 30)
-
-
 def _read_back(ctx: Context, resource: Resource) -> dict:
     """The resource as AWS lists it after its create, waiting while AWS does not list it yet
-    (an empty answer or NotFound)."""
-    for delay in (*READ_BACK_DELAYS, None):
+    (an empty answer or NotFound; aws.VISIBILITY_DELAYS says why and how long)."""
+    for delay in (*VISIBILITY_DELAYS, None):
         try:
             actual = resource.read(ctx)
         except Exception as error:
@@ -577,7 +570,7 @@ def _read_back(ctx: Context, resource: Resource) -> dict:
             ctx.sleep(delay)
     raise DeployError(
         f"{resource.address}: created, but AWS does not list it yet after "
-        f"{sum(READ_BACK_DELAYS)} s: run the same command again in a few minutes; it is "
+        f"{sum(VISIBILITY_DELAYS)} s: run the same command again in a few minutes; it is "
         "found then, not created twice."
     )
 

@@ -10,7 +10,7 @@ import datetime
 import time
 
 from infra import tags
-from infra.aws import DeployError, delete_when_free
+from infra.aws import DeployError, delete_when_free, once_visible
 from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import (
     DB_INSTANCE,
@@ -24,8 +24,18 @@ from infra.resources.shared.ec2 import require_two_zones
 from infra.resources.shared.log_group import LogGroup, manage_log_groups
 from infra.resources.shared.permissions import allow, arn, reads, service_linked_role
 
-# Every client must use TLS; the app connects with sslmode=require.
+# Every client must use TLS; the app connects with sslmode=verify-full, checking the server's
+# certificate against the region's RDS CA bundle (the boot script downloads it).
 PARAMETERS = {"rds.force_ssl": "1"}
+# The certificate authority that signs the server's certificate, named rather than left to
+# the region's default (RDS User Guide, "Using SSL/TLS to encrypt a connection to a DB
+# instance": rds-ca-rsa2048-g1 is RSA 2048 with SHA-256, valid until 2061). A database with
+# another CA is moved to this one by apply. ModifyDBInstance, CertificateRotationRestart: "By
+# default, the DB instance is restarted when you rotate your SSL/TLS certificate. The
+# certificate is not updated until the DB instance is restarted. Set this parameter only if
+# you are not using SSL/TLS": the app uses TLS, so the default restart is kept (a short
+# outage), and the region bundle the app trusts holds the old CA and the new one alike.
+CA_CERTIFICATE = "rds-ca-rsa2048-g1"
 LOG_EXPORTS = ("postgresql", "upgrade")
 # Performance Insights keeps 7 days of data for free; longer retention is billed.
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
@@ -112,11 +122,15 @@ class SubnetGroup(Resource):
 
     def create(self, ctx: Context, desired: dict) -> None:
         self._check_zones(ctx)
-        ctx.aws.rds.create_db_subnet_group(
-            DBSubnetGroupName=desired["name"],
-            SubnetIds=list(desired["subnet_ids"]),
-            DBSubnetGroupDescription="Private subnets of the stack's database",
-            Tags=tags.as_list(desired["tags"]),
+        once_visible(
+            lambda: ctx.aws.rds.create_db_subnet_group(
+                DBSubnetGroupName=desired["name"],
+                SubnetIds=list(desired["subnet_ids"]),
+                DBSubnetGroupDescription="Private subnets of the stack's database",
+                Tags=tags.as_list(desired["tags"]),
+            ),
+            ctx.sleep,
+            f"{self.address}: create the DB subnet group",
         )
 
     def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
@@ -278,6 +292,7 @@ class DbInstance(Resource):
             "auto_minor_version_upgrade": db.get("AutoMinorVersionUpgrade"),
             "deletion_protection": db.get("DeletionProtection"),
             "multi_az": db.get("MultiAZ"),
+            "ca_certificate": db.get("CACertificateIdentifier"),
             "performance_insights": self._performance_insights(ctx, db),
             "cloudwatch_logs_exports": tuple(sorted(db.get("EnabledCloudwatchLogsExports", []))),
             "subnet_group": (db.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
@@ -310,6 +325,7 @@ class DbInstance(Resource):
             "auto_minor_version_upgrade": True,
             "deletion_protection": settings.db_deletion_protection,
             "multi_az": settings.db_multi_az,
+            "ca_certificate": CA_CERTIFICATE,
             "performance_insights": settings.db_performance_insights,
             "cloudwatch_logs_exports": LOG_EXPORTS,
             "subnet_group": settings.name("db"),
@@ -319,6 +335,14 @@ class DbInstance(Resource):
         }
 
     def create(self, ctx: Context, desired: dict) -> None:
+        once_visible(
+            lambda: self._create(ctx, desired),
+            ctx.sleep,
+            f"{self.address}: create the database",
+        )
+        self._wait_available(ctx, "creating")
+
+    def _create(self, ctx: Context, desired: dict) -> None:
         ctx.aws.rds.create_db_instance(
             DBInstanceIdentifier=desired["identifier"],
             Engine="postgres",
@@ -335,6 +359,7 @@ class DbInstance(Resource):
             VpcSecurityGroupIds=list(desired["security_group_ids"]),
             PubliclyAccessible=False,
             MultiAZ=desired["multi_az"],
+            CACertificateIdentifier=desired["ca_certificate"],
             **self._performance_insights_arguments(desired["performance_insights"]),
             BackupRetentionPeriod=desired["backup_retention_days"],
             CopyTagsToSnapshot=True,
@@ -343,7 +368,6 @@ class DbInstance(Resource):
             DeletionProtection=desired["deletion_protection"],
             Tags=tags.as_list(desired["tags"]),
         )
-        self._wait_available(ctx, "creating")
 
     @staticmethod
     def _performance_insights(ctx, db: dict) -> bool:
@@ -473,6 +497,7 @@ class DbInstance(Resource):
             "deletion_protection": "DeletionProtection",
             "multi_az": "MultiAZ",
             "parameter_group": "DBParameterGroupName",
+            "ca_certificate": "CACertificateIdentifier",
         }
         modify = {fields[c.attribute]: c.new for c in changes if c.attribute in fields}
         if any(c.attribute == "performance_insights" for c in changes):
@@ -488,6 +513,12 @@ class DbInstance(Resource):
                     set(actual["cloudwatch_logs_exports"]) - set(LOG_EXPORTS)
                 ),
             }
+        if "CACertificateIdentifier" in modify:
+            modify["CertificateRotationRestart"] = True  # AWS's default, said out loud
+            ctx.out(
+                f"{self.address}: RDS restarts the database to take the new certificate "
+                f"({desired['ca_certificate']}): the app cannot reach it for a minute or two"
+            )
         if modify:
             ctx.aws.rds.modify_db_instance(
                 DBInstanceIdentifier=actual["identifier"], ApplyImmediately=True, **modify

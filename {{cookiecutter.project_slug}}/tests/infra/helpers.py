@@ -155,6 +155,7 @@ def remaining(aws_client, settings) -> list[str]:
     ]
     left += [v["VpcId"] for v in ec2.describe_vpcs(Filters=filters)["Vpcs"]]
     left += [s["SubnetId"] for s in ec2.describe_subnets(Filters=filters)["Subnets"]]
+    left += [a["NetworkAclId"] for a in ec2.describe_network_acls(Filters=filters)["NetworkAcls"]]
     left += [g["GroupId"] for g in ec2.describe_security_groups(Filters=filters)["SecurityGroups"]]
     left += [
         g["InternetGatewayId"]

@@ -7,7 +7,7 @@ the domain's ACM certificate (certificate.py), and port 80 answers with a redire
 from __future__ import annotations
 
 from infra import tags
-from infra.aws import DeployError, error_code, error_message, retry
+from infra.aws import DeployError, error_code, error_message, once_visible, retry
 from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import (
     ACCESS_LOG_BUCKET,
@@ -159,14 +159,18 @@ class LoadBalancer(Resource):
     def create(self, ctx: Context, desired: dict) -> None:
         self._check_zones(ctx)
         elbv2 = ctx.aws.elbv2
-        arn = elbv2.create_load_balancer(
-            Name=desired["name"],
-            Subnets=list(desired["subnet_ids"]),
-            SecurityGroups=list(desired["security_group_ids"]),
-            Scheme=desired["scheme"],
-            Type=desired["type"],
-            IpAddressType="ipv4",
-            Tags=tags.as_list(desired["tags"]),
+        arn = once_visible(
+            lambda: elbv2.create_load_balancer(
+                Name=desired["name"],
+                Subnets=list(desired["subnet_ids"]),
+                SecurityGroups=list(desired["security_group_ids"]),
+                Scheme=desired["scheme"],
+                Type=desired["type"],
+                IpAddressType="ipv4",
+                Tags=tags.as_list(desired["tags"]),
+            ),
+            ctx.sleep,
+            f"{self.address}: create the load balancer",
         )["LoadBalancers"][0]["LoadBalancerArn"]
         self._set_attributes(ctx, arn, desired["attributes"])
 

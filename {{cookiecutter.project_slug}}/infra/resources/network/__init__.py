@@ -1,10 +1,19 @@
-"""The network tier: VPC, subnets, internet gateway, route tables, NAT, security groups and
-flow logs. `resources(ctx)` lists them; each module holds one part."""
+"""The network tier: VPC, subnets, the private subnets' network ACL, internet gateway, route
+tables, NAT, security groups and flow logs. `resources(ctx)` lists them; each module holds
+one part."""
 
 from __future__ import annotations
 
 from infra.engine import Context, Resource
-from infra.resources.network import flow_logs, nat, routes, security_groups, subnets, vpc
+from infra.resources.network import (
+    flow_logs,
+    nat,
+    network_acl,
+    routes,
+    security_groups,
+    subnets,
+    vpc,
+)
 
 
 def resources(ctx: Context) -> list[Resource]:
@@ -12,6 +21,7 @@ def resources(ctx: Context) -> list[Resource]:
     return [
         *vpc.resources(),
         *subnets.resources(ctx),
+        *network_acl.resources(),
         routes.public_route_table(ctx),
         *nat.resources(ctx, nat_count),
         *routes.private_route_tables(ctx, nat_count),
@@ -24,6 +34,7 @@ def deploy_permissions(ctx: Context) -> list[dict]:
     return [
         *vpc.deploy_permissions(ctx),
         *subnets.deploy_permissions(ctx),
+        *network_acl.deploy_permissions(ctx),
         *routes.deploy_permissions(ctx),
         *nat.deploy_permissions(ctx),
         *security_groups.deploy_permissions(ctx),

@@ -3,7 +3,10 @@ ones (local only, or a default route to a NAT gateway; see nat.py)."""
 
 from __future__ import annotations
 
+import functools
+
 from infra import tags
+from infra.aws import once_visible
 from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import (
     IGW,
@@ -109,8 +112,15 @@ class RouteTable(Resource):
         for route in set(desired["routes"]) - set(actual["routes"]):
             destination, gateway = route.split(" -> ")
             target = "NatGatewayId" if gateway.startswith("nat-") else "GatewayId"
-            ec2.create_route(
-                RouteTableId=table_id, DestinationCidrBlock=destination, **{target: gateway}
+            once_visible(
+                functools.partial(
+                    ec2.create_route,
+                    RouteTableId=table_id,
+                    DestinationCidrBlock=destination,
+                    **{target: gateway},
+                ),
+                ctx.sleep,
+                f"{self.address}: add the route {route} to {table_id}",
             )
         for subnet_id, association in actual["_associations"].items():
             if subnet_id not in desired["subnet_ids"]:
@@ -149,7 +159,11 @@ def associate(ctx: Context, table_id: str, subnet_id: str) -> None:
         association = subnet_associations(table).get(subnet_id)
         if association:
             ec2.disassociate_route_table(AssociationId=association)
-    ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
+    once_visible(
+        lambda: ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id),
+        ctx.sleep,
+        f"associate {subnet_id} with {table_id}",
+    )
 
 
 def private_route_tables(ctx: Context, count: int) -> list[Resource]:

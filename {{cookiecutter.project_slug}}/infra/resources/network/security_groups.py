@@ -6,8 +6,10 @@ and app groups point at each other: all three groups exist before any rule is wr
 
 from __future__ import annotations
 
+import functools
+
 from infra import tags
-from infra.aws import delete_when_free
+from infra.aws import delete_when_free, once_visible
 from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import VPC, group_address, rules_address
 from infra.resources.shared.ec2 import (
@@ -156,7 +158,11 @@ class SecurityGroupRules(Resource):
 
     def create(self, ctx: Context, desired: dict) -> None:
         group_id = ctx.attr(group_address(self.tier), "id")
-        current = ctx.aws.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+        current = once_visible(
+            lambda: ctx.aws.ec2.describe_security_groups(GroupIds=[group_id]),
+            ctx.sleep,
+            f"{self.address}: read {group_id}",
+        )["SecurityGroups"][0]
         actual = {
             "id": group_id,
             "ingress": normalized_rules(current.get("IpPermissions", [])),
@@ -172,9 +178,15 @@ class SecurityGroupRules(Resource):
         ):
             wanted, present = set(desired[direction]), set(actual[direction])
             if wanted - present:
-                authorize(
-                    GroupId=group_id,
-                    IpPermissions=[permission(rule) for rule in sorted(wanted - present)],
+                # A rule naming another group made moments ago: InvalidGroup.NotFound for now.
+                once_visible(
+                    functools.partial(
+                        authorize,
+                        GroupId=group_id,
+                        IpPermissions=[permission(rule) for rule in sorted(wanted - present)],
+                    ),
+                    ctx.sleep,
+                    f"{self.address}: add the {direction} rules of {group_id}",
                 )
             if present - wanted:
                 revoke(

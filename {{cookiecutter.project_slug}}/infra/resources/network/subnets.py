@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import botocore.exceptions
+
 from infra import tags
-from infra.aws import DeployError, delete_when_free
+from infra.aws import DeployError, once_visible
 from infra.engine import Change, Context, Resource
-from infra.resources.shared.addresses import VPC, subnet_address
+from infra.resources.shared.addresses import DB_NETWORK_ACL, VPC, subnet_address
 from infra.resources.shared.ec2 import (
     ec2_tags,
     find_tagged,
@@ -14,6 +16,7 @@ from infra.resources.shared.ec2 import (
     update_ec2_tags,
 )
 from infra.resources.shared.permissions import ec2_changes, ec2_creates, reads
+from infra.resources.shared.vpc_holders import delete_once_free
 
 
 def available_zones(ctx: Context) -> list[str]:
@@ -69,7 +72,9 @@ class Subnet(Resource):
         self.index = index
         self.wanted = wanted
         self.address = subnet_address(tier, index)
-        self.depends_on = (VPC,)
+        # The private ones are associated with the database's network ACL (network_acl.py).
+        self.network_acl = DB_NETWORK_ACL if tier == "private" else None
+        self.depends_on = (VPC, DB_NETWORK_ACL) if self.network_acl else (VPC,)
 
     def _name(self, ctx) -> str:
         return ctx.settings.name(f"{self.tier}-{self.index + 1}")
@@ -79,7 +84,13 @@ class Subnet(Resource):
         subnet = find_tagged(ctx, ctx.aws.ec2.describe_subnets, "Subnets", "subnet", name)
         if subnet is None:
             return None
+        acl = (
+            {"network_acl_id": stack_network_acl(ctx, subnet["SubnetId"])}
+            if self.network_acl
+            else {}
+        )
         return {
+            **acl,
             "id": subnet["SubnetId"],
             "vpc_id": subnet["VpcId"],
             "cidr_block": subnet["CidrBlock"],
@@ -96,7 +107,9 @@ class Subnet(Resource):
             if self.tier == "public"
             else ctx.settings.private_subnet_cidrs
         )
+        acl = {"network_acl_id": ctx.attr(self.network_acl, "id")} if self.network_acl else {}
         return {
+            **acl,
             "vpc_id": ctx.attr(VPC, "id"),
             "cidr_block": cidrs[self.index],
             "availability_zone": zone_for(ctx, self.index),
@@ -106,14 +119,40 @@ class Subnet(Resource):
         }
 
     def create(self, ctx: Context, desired: dict) -> None:
-        ctx.aws.ec2.create_subnet(
+        subnet_id = ctx.aws.ec2.create_subnet(
             VpcId=desired["vpc_id"],
             CidrBlock=desired["cidr_block"],
             AvailabilityZone=desired["availability_zone"],
             TagSpecifications=tags.ec2_tag_specification("subnet", desired["tags"]),
-        )
+        )["Subnet"]["SubnetId"]
+        if desired.get("network_acl_id"):
+            self._associate(ctx, subnet_id, desired["network_acl_id"])
+
+    def _associate(self, ctx: Context, subnet_id: str, acl_id: str) -> None:
+        """A subnet always has exactly one network ACL (the VPC's default one from its
+        creation): its association moves to `acl_id`."""
+        ec2 = ctx.aws.ec2
+
+        def move() -> None:
+            found = ec2.describe_network_acls(
+                Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}]
+            )["NetworkAcls"]
+            associations = [
+                association["NetworkAclAssociationId"]
+                for acl in found
+                for association in acl.get("Associations", [])
+                if association.get("SubnetId") == subnet_id
+            ]
+            if not associations:  # a subnet made moments ago: AWS does not list it yet
+                error = {"Code": "InvalidSubnetID.NotFound", "Message": f"{subnet_id} not listed"}
+                raise botocore.exceptions.ClientError({"Error": error}, "DescribeNetworkAcls")
+            ec2.replace_network_acl_association(AssociationId=associations[0], NetworkAclId=acl_id)
+
+        once_visible(move, ctx.sleep, f"{self.address}: associate {subnet_id} with {acl_id}")
 
     def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
+        if self.network_acl and actual.get("network_acl_id") != desired["network_acl_id"]:
+            self._associate(ctx, actual["id"], desired["network_acl_id"])
         if actual["map_public_ip_on_launch"] != desired["map_public_ip_on_launch"]:
             ctx.aws.ec2.modify_subnet_attribute(
                 SubnetId=actual["id"],
@@ -123,7 +162,27 @@ class Subnet(Resource):
             update_ec2_tags(ctx, actual["id"], desired)
 
     def delete(self, ctx: Context, actual: dict) -> None:
-        delete_when_free(lambda: ctx.aws.ec2.delete_subnet(SubnetId=actual["id"]), ctx.sleep)
+        # A deleted load balancer's or database's interfaces can hold it for many minutes,
+        # a GuardDuty-managed endpoint for good (vpc_holders.py): the VPC's wait, per subnet.
+        subnet_id = actual["id"]
+        delete_once_free(
+            ctx,
+            self.address,
+            subnet_id,
+            f"delete {subnet_id}",
+            actual["vpc_id"],
+            lambda: ctx.aws.ec2.delete_subnet(SubnetId=subnet_id),
+            subnet_id=subnet_id,
+        )
+
+
+def stack_network_acl(ctx: Context, subnet_id: str) -> str | None:
+    """The stack's network ACL the subnet is associated with; None for any other (the VPC's
+    default one). One listing of the stack's ACLs for every subnet of a plan."""
+    for acl in stack_listing(ctx, ctx.aws.ec2.describe_network_acls, "NetworkAcls"):
+        if any(a.get("SubnetId") == subnet_id for a in acl.get("Associations", [])):
+            return acl["NetworkAclId"]
+    return None
 
 
 def resources(ctx: Context) -> list[Resource]:
@@ -142,6 +201,7 @@ def resources(ctx: Context) -> list[Resource]:
 
 def deploy_permissions(ctx: Context) -> list[dict]:
     return [
+        # DescribeNetworkAcls and ReplaceNetworkAclAssociation: with the ACL's (network_acl.py).
         reads("ec2:DescribeAvailabilityZones", "ec2:DescribeSubnets"),
         *ec2_creates(ctx, {"ec2:CreateSubnet": "subnet"}, {"ec2:CreateSubnet": ["vpc"]}),
         ec2_changes(ctx, ["ec2:DeleteSubnet", "ec2:ModifySubnetAttribute"]),

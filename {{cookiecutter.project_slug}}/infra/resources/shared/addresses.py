@@ -16,6 +16,7 @@ PRIVATE_RT = "aws_route_table.private"
 FLOW_LOG_GROUP = "aws_cloudwatch_log_group.vpc_flow_logs"
 FLOW_LOGS_ROLE = "aws_iam_role.flow_logs"
 FLOW_LOG = "aws_flow_log.vpc"
+DB_NETWORK_ACL = "aws_network_acl.private"
 
 
 def subnet_address(tier: str, index: int) -> str:

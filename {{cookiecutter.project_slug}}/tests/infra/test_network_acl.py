@@ -1,0 +1,160 @@
+"""The private subnets' network ACL admits the database port from the app subnets only.
+
+Amazon VPC User Guide, "Control subnet traffic with network access control lists": a subnet
+has exactly one network ACL, the VPC's default one (which admits everything) until another
+is associated; rules are evaluated from the lowest number up and the first match decides;
+what none matches is denied (rule `*`); network ACLs are stateless, so the answers need
+rules of their own, to the client's ephemeral ports (1024-65535); traffic between two
+addresses of one subnet is not filtered. `admits` below evaluates the ACL as AWS does, on the
+entries AWS lists, so these tests check what would get through, not how the rules are spelt.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from helpers import remaining
+
+from infra.resources.network.network_acl import desired_entries
+
+EPHEMERAL_PORT = 40000  # a Linux client's port: its ephemeral range is 32768-60999
+
+
+def stack_acl(ec2, settings) -> dict:
+    (acl,) = ec2.describe_network_acls(
+        Filters=[{"Name": "tag:Name", "Values": [settings.name("private-acl")]}]
+    )["NetworkAcls"]
+    return acl
+
+
+def admits(acl: dict, egress: bool, address: str, port: int) -> bool:
+    """Whether TCP to or from `address` on `port` crosses the ACL in that direction."""
+    for entry in sorted(acl["Entries"], key=lambda e: e["RuleNumber"]):
+        if entry["Egress"] != egress or entry["Protocol"] not in ("6", "-1"):
+            continue
+        if ipaddress.ip_address(address) not in ipaddress.ip_network(entry["CidrBlock"]):
+            continue
+        ports = entry.get("PortRange")
+        if ports and not ports["From"] <= port <= ports["To"]:
+            continue
+        return entry["RuleAction"] == "allow"
+    return False  # AWS's last rule, `*`: deny
+
+
+def host(cidr: str) -> str:
+    return str(next(ipaddress.ip_network(cidr).hosts()) + 9)
+
+
+def subnet_ids(ec2, settings, tier: str) -> list[str]:
+    names = [settings.name(f"{tier}-{i + 1}") for i in range(settings.az_count)]
+    found = ec2.describe_subnets(Filters=[{"Name": "tag:Name", "Values": names}])["Subnets"]
+    return sorted(subnet["SubnetId"] for subnet in found)
+
+
+def associated(acl: dict) -> list[str]:
+    return sorted(a["SubnetId"] for a in acl.get("Associations", []))
+
+
+def test_without_nat_only_the_stack_subnets_reach_the_database(deployed, project, aws_client):
+    settings = project.settings
+    ec2 = aws_client("ec2")
+    acl = stack_acl(ec2, settings)
+    assert not acl["IsDefault"]
+    # The database subnets, and they alone: the public ones keep the VPC's default ACL.
+    assert associated(acl) == subnet_ids(ec2, settings, "private")
+
+    for cidr in settings.public_subnet_cidrs:  # the app instances, without NAT
+        app = host(cidr)
+        assert admits(acl, egress=False, address=app, port=5432)
+        assert admits(acl, egress=True, address=app, port=EPHEMERAL_PORT)  # the answer
+        assert not admits(acl, egress=False, address=app, port=22)
+    # Nothing from or to the internet, nor from elsewhere in the VPC.
+    for outsider in ("203.0.113.7", "10.0.200.9"):
+        assert not admits(acl, egress=False, address=outsider, port=5432)
+        assert not admits(acl, egress=False, address=outsider, port=EPHEMERAL_PORT)
+        assert not admits(acl, egress=True, address=outsider, port=443)
+        assert not admits(acl, egress=True, address=outsider, port=EPHEMERAL_PORT)
+
+
+def test_with_nat_the_app_in_the_private_subnets_keeps_its_way_out(
+    deployed, project, infra, aws_client
+):
+    """The app instances move into the database's subnets: the ACL admits what they need
+    (the load balancer in, HTTPS out and its answers, the database across zones) and still
+    keeps PostgreSQL to the stack's subnets."""
+    settings = project.settings
+    project.set("nat_gateway", '"single"')
+    result = infra("apply", "--auto-approve")
+    assert result.code == 0, result.err
+    assert "aws_network_acl.private: Modifying..." in result.out
+    ec2 = aws_client("ec2")
+    acl = stack_acl(ec2, settings)
+    assert associated(acl) == subnet_ids(ec2, settings, "private")
+    app_port = settings.app_port
+    first, second = (host(cidr) for cidr in settings.private_subnet_cidrs)
+    internet = "198.51.100.20"
+
+    for balancer in (host(cidr) for cidr in settings.public_subnet_cidrs):
+        assert admits(acl, egress=False, address=balancer, port=app_port)
+        assert admits(acl, egress=True, address=balancer, port=EPHEMERAL_PORT)
+    # An instance of one zone and the database in the other, both ways.
+    assert admits(acl, egress=True, address=second, port=5432)
+    assert admits(acl, egress=False, address=first, port=5432)
+    assert admits(acl, egress=True, address=first, port=EPHEMERAL_PORT)
+    assert admits(acl, egress=False, address=second, port=EPHEMERAL_PORT)
+    # HTTPS to AWS's APIs and ECR through the NAT gateway, and the answers.
+    assert admits(acl, egress=True, address=internet, port=443)
+    assert admits(acl, egress=False, address=internet, port=EPHEMERAL_PORT)
+    # The answers' port range does not open the database or the app to anyone else.
+    for port in (5432, app_port, 22):
+        assert not admits(acl, egress=False, address=internet, port=port)
+        assert not admits(acl, egress=False, address="10.0.200.9", port=port)
+    assert infra("plan").code == 0
+
+    # Back to no NAT: nothing to or from the internet again, changed in place.
+    project.set("nat_gateway", '"none"')
+    assert infra("apply", "--auto-approve").code == 0
+    acl = stack_acl(ec2, settings)
+    assert not admits(acl, egress=True, address=internet, port=443)
+    assert not admits(acl, egress=False, address=internet, port=EPHEMERAL_PORT)
+    assert infra("plan").code == 0
+
+
+def test_either_way_a_nat_switch_keeps_old_and_new_instances_on_the_database(project):
+    """During the instance refresh that a nat_gateway switch starts, instances run in both
+    kinds of subnet: the rules for the app's traffic to the database and from the load
+    balancer are the same whatever the setting, so the ACL, changed early in the apply,
+    cuts off neither the old instances nor the new ones."""
+
+    def rules(mode: str) -> dict[str, set[str]]:
+        project.set("nat_gateway", f'"{mode}"')
+        found = desired_entries(project.settings)
+        return {direction: set(found[direction]) for direction in found}
+
+    without, single = rules("none"), rules("single")
+    for direction in ("ingress", "egress"):
+        assert without[direction] <= single[direction]
+    assert single["ingress"] - without["ingress"] == {
+        "300 deny tcp 5432 0.0.0.0/0",
+        f"301 deny tcp {project.settings.app_port} 0.0.0.0/0",
+        "310 allow tcp 1024-65535 0.0.0.0/0",
+    }
+    assert single["egress"] - without["egress"] == {"300 allow tcp 443 0.0.0.0/0"}
+
+
+def test_destroy_deletes_the_subnets_then_the_acl(deployed, project, infra, aws_client, requests):
+    settings = project.settings
+    private = set(subnet_ids(aws_client("ec2"), settings, "private"))
+    result = infra("destroy", "--auto-approve", "--skip-final-snapshot")
+    assert result.code == 0, result.err
+    operations = [operation for operation, _params in requests]
+    # The subnets take their associations with them: the default ACL is never touched.
+    assert "ReplaceNetworkAclAssociation" not in operations
+    private_deletes = [
+        i
+        for i, (operation, params) in enumerate(requests)
+        if operation == "DeleteSubnet" and params["SubnetId"] in private
+    ]
+    assert len(private_deletes) == len(private)
+    assert operations.index("DeleteNetworkAcl") > max(private_deletes)
+    assert remaining(aws_client, settings) == []
