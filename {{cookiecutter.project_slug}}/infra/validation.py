@@ -561,7 +561,6 @@ def _check_database(check: _Checker) -> None:
     check.integer("db_backup_retention_days", 1, 35, "7")
 
 
-
 def _check_health_check(check: _Checker) -> None:
     path = check.text("health_check_path", None, "", "/health", max_length=1024)
     if path and not HEALTH_CHECK_PATH.fullmatch(path):
