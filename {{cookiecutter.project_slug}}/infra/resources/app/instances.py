@@ -390,6 +390,7 @@ class LaunchTemplate(Resource):
                     "db_identifier": settings.name("db"),
                     "db_name": settings.db_name,
                     "app_port": str(settings.app_port),
+                    "health_check_path": settings.health_check_path,
                     "log_group": log_group_name(ctx),
                 }
             )
