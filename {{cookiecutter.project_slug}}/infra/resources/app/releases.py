@@ -40,13 +40,11 @@ REFRESH_STOPPED = ("Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"
 def release_alarms(ctx: Context, state: str | None = None) -> list[str]:
     """The release's alarms that exist (in `state`, when given): an apply that stopped
     before the alarms were made leaves a group without them."""
-    filters = {"StateValue": state} if state else {}
     found = ctx.aws.client("cloudwatch").describe_alarms(
         AlarmNames=[ctx.settings.name(role) for role in RELEASE_ALARM_ROLES],
         AlarmTypes=["MetricAlarm"],
-        **filters,
     )["MetricAlarms"]
-    return sorted(alarm["AlarmName"] for alarm in found)
+    return sorted(alarm["AlarmName"] for alarm in found if state in (None, alarm.get("StateValue")))
 
 
 def emulator_lacks_it(error: Exception) -> bool:
@@ -156,15 +154,15 @@ def why_it_stopped(ctx: Context, name: str, refresh: dict) -> str:
     status = refresh.get("Status")
     firing = release_alarms(ctx, state="ALARM")
     if firing:
-        cause = f"the alarm {' and '.join(firing)} went to ALARM"
+        noun = "the alarm" if len(firing) == 1 else "the alarms"
+        cause = f"{noun} {' and '.join(firing)} went to ALARM"
     else:
         cause = (
             "the new instances did not pass the load balancer's health check "
             f"({ctx.settings.health_check_path})"
         )
-    reason = (refresh.get("RollbackDetails") or {}).get("RollbackReason") or refresh.get(
-        "StatusReason", ""
-    )
+    details = refresh.get("RollbackDetails") or {}
+    reason = (details.get("RollbackReason") or refresh.get("StatusReason") or "").rstrip(".")
     outcome = {
         "RollbackSuccessful": "was rolled back: the previous version runs again",
         "RollbackFailed": "failed and its rollback failed too: old and new instances may be mixed",
