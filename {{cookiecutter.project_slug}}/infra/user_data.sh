@@ -38,7 +38,7 @@ CONNECT_TIMEOUT_SECONDS=5
 # dnf: at most this many attempts, the first pause DNF_FIRST_PAUSE_SECONDS, doubling after
 # each failure (5, 10, 20, 40, 80: under three minutes in all).
 DNF_ATTEMPTS=6
-DNF_FIRST_PAUSE_SECONDS=5
+DNF_FIRST_PAUSE_SECONDS="${DNF_FIRST_PAUSE_SECONDS:-5}"
 
 # Runs the function named $1 until it succeeds.
 retry() {
