@@ -269,8 +269,11 @@ def test_the_boot_runs_the_exact_image_with_its_settings_in_order(boot, database
     ]
     wait = order.index("aws rds describe-db-instances")
     secret = order.index("aws secretsmanager get-secret-value")
-    login = order.index("aws ecr get-login-password")
-    assert wait < secret < login < order.index("docker login") < order.index("docker pull")
+    # `aws ecr get-login-password | docker login ...`: the two start together.
+    login = max(order.index("aws ecr get-login-password"), order.index("docker login"))
+    assert wait < secret < login < order.index("docker pull")
+    (password,) = boot.state.glob("stdin.docker.login.*")
+    assert password.read_text().strip(), "docker login got no password on its stdin"
     assert order[-2:] == ["docker rm", "docker run"]
     assert f"database {settings.name('db')} accepts connections at 127.0.0.1:{database.port}" in (
         result.output
