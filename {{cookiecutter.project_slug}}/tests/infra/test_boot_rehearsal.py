@@ -351,3 +351,14 @@ def test_passing_faults_are_retried_and_the_boot_completes(
     assert len(boot.called(name, first)) == times + 1
     assert docker_run_arguments(boot)[-1] == f"{stack.repository}:{IMAGE_TAG}"
     assert_nothing_secret_shown(boot, result)
+
+
+def test_no_container_starts_without_the_rds_ca_bundle(boot, database):
+    """verify-full needs the bundle: a download that fails (here a 404) is retried, and the
+    container, which could not check the database's certificate, never starts."""
+    database.listen()
+    boot.env["RDS_CA_BASE_URL"] = f"{boot.imds.url}/not-there"
+    result = boot.run(timeout=6)
+    assert result.timed_out, result.output
+    assert result.output.count("retrying in 0.1s: download_rds_ca") >= 3
+    assert boot.called("docker", "run") == []
