@@ -102,7 +102,8 @@ def release(ctx: Context, name: str, template: dict, replace_all: bool = False) 
         elif emulator_lacks_it(error):
             ctx.out(
                 f"{AUTOSCALING_GROUP}: the emulator at AWS_ENDPOINT_URL has no instance "
-                "refresh; new instances get the new version (real AWS replaces them all)."
+                "refresh; the group takes the new version at once (real AWS replaces the "
+                "instances with a refresh it rolls back if they fail)."
             )
             autoscaling.update_auto_scaling_group(
                 AutoScalingGroupName=name,
@@ -132,7 +133,7 @@ def wait_for_release(ctx: Context, name: str, refresh_id: str) -> None:
         refresh = found[0] if found else {}
         status = refresh.get("Status")
         if status in REFRESH_STOPPED:
-            raise DeployError(why_it_stopped(ctx, name, refresh))
+            raise DeployError(why_it_stopped(ctx, refresh))
         return status == "Successful"
 
     ctx.wait(
@@ -148,7 +149,7 @@ def wait_for_release(ctx: Context, name: str, refresh_id: str) -> None:
     )
 
 
-def why_it_stopped(ctx: Context, name: str, refresh: dict) -> str:
+def why_it_stopped(ctx: Context, refresh: dict) -> str:
     """One line: the outcome, what stopped it (an alarm of the release, else the health
     check), AWS's own reason, and what to do."""
     status = refresh.get("Status")
