@@ -24,6 +24,7 @@ Without a Docker engine it says so and fails: it never passes by skipping.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
@@ -65,6 +66,11 @@ def docker(*arguments: str, check: bool = True, timeout: float = 120) -> str:
     return result.stdout.strip()
 
 
+def docker_inspect(*arguments: str) -> dict:
+    """`docker inspect`'s JSON for one object (a container, or an image with `image`)."""
+    return json.loads(docker(*arguments[:-1], "inspect", arguments[-1]))[0]
+
+
 def require_engine() -> None:
     if shutil.which("docker") is None:
         raise CheckFailed(
@@ -87,7 +93,7 @@ def build() -> None:
     started = time.monotonic()
     docker("build", "--network=host", "--tag", IMAGE, str(PROJECT_ROOT), timeout=1800)
     seconds = time.monotonic() - started
-    size = int(docker("image", "inspect", "--format", "{{ '{{.Size}}' }}", IMAGE))
+    size = docker_inspect("image", IMAGE)["Size"]
     print(f"image built in {seconds:.0f} s; size {size / 1e6:.0f} MB")
 
 
@@ -210,7 +216,7 @@ def run_checks(database: EmbeddedPostgres, database_port: int) -> None:
         check(status_of(health) == 200, f"{HEALTH_CHECK_PATH} answers 200")
 
         def health_state() -> str:
-            return docker("inspect", "--format", "{{ '{{.State.Health.Status}}' }}", name)
+            return docker_inspect(name)["State"]["Health"]["Status"]
 
         seconds = wait_for(
             "HEALTHCHECK healthy", HEALTHY_WITHIN, lambda: health_state() == "healthy"
@@ -235,9 +241,9 @@ def run_checks(database: EmbeddedPostgres, database_port: int) -> None:
         started = time.monotonic()
         docker("stop", "--time", str(delay), name, timeout=delay + 30)
         elapsed = time.monotonic() - started
-        exit_code = docker("inspect", "--format", "{{ '{{.State.ExitCode}}' }}", name)
+        exit_code = docker_inspect(name)["State"]["ExitCode"]
         check(
-            exit_code == "0" and elapsed <= limit,
+            exit_code == 0 and elapsed <= limit,
             f"SIGTERM: the app stops by itself in {elapsed:.1f} s (exit code {exit_code}), "
             f"within {limit:.0f} s, half the deregistration delay of {delay} s",
         )
