@@ -256,9 +256,15 @@ def test_the_boot_runs_the_exact_image_with_its_settings_in_order(boot, database
     "Certificate bundles for specific AWS Regions"); `aws ecr get-login-password` piped to
     `docker login --username AWS --password-stdin` (ECR User Guide, "Registry
     authentication"); the awslogs log driver's awslogs-group and awslogs-region options."""
-    database.listen()
+    # The database starts accepting connections a moment after the boot began waiting.
+    opens = threading.Timer(1.5, database.listen)
+    opens.start()
     result = boot.run()
+    opens.join()
     assert result.code == 0, result.output
+    db = stack.settings.name("db")
+    waiting = result.output.index(f"waiting for database {db}: status available, 127.0.0.1:")
+    assert waiting < result.output.index(f"database {db} accepts connections")
     settings = stack.settings
     order = boot.order()
     assert order[:2] == ["dnf install", "systemctl enable"]
