@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -210,6 +211,17 @@ class Boot:
             timed_out = True
         return SimpleNamespace(code=process.returncode, output=output, timed_out=timed_out)
 
+    def when_called(self, key: str, times: int, then, within: float = 60) -> None:
+        """Runs `then()` once the stand-in `key` has been called `times` times."""
+        count = self.state / f"count.{key}"
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                if int(count.read_text()) >= times:
+                    then()
+                    return
+            time.sleep(0.02)
+
     def calls(self) -> list[list[str]]:
         path = self.state / "calls"
         lines = path.read_text().splitlines() if path.exists() else []
@@ -256,8 +268,10 @@ def test_the_boot_runs_the_exact_image_with_its_settings_in_order(boot, database
     "Certificate bundles for specific AWS Regions"); `aws ecr get-login-password` piped to
     `docker login --username AWS --password-stdin` (ECR User Guide, "Registry
     authentication"); the awslogs log driver's awslogs-group and awslogs-region options."""
-    # The database starts accepting connections a moment after the boot began waiting.
-    opens = threading.Timer(1.5, database.listen)
+    # The database starts accepting connections once the boot has asked RDS about it twice.
+    opens = threading.Thread(
+        target=boot.when_called, args=("aws.rds.describe-db-instances", 2, database.listen)
+    )
     opens.start()
     result = boot.run()
     opens.join()
