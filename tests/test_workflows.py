@@ -481,6 +481,34 @@ def test_the_deploy_waits_for_the_instance_refresh(default_project, tmp_path, st
     assert (result.returncode == 0) == succeeds, result.stdout + result.stderr
 
 
+def test_ci_runs_the_built_image_and_a_compose_smoke_test(default_project):
+    ci = default_project / ".github" / "workflows" / "ci.yml"
+    runs = [step.get("run", "") for step in load(ci)["jobs"]["image"]["steps"]]
+    build = next(i for i, run in enumerate(runs) if run.startswith("docker build"))
+    assert runs.index("make image-test") > build
+    compose = step_named(ci, "Smoke-test docker compose up")["run"]
+    assert "docker compose up --build --detach --wait" in compose
+    assert "docker compose down --volumes" in compose
+
+
+@pytest.mark.parametrize(("counts", "succeeds"), [(True, True), (False, False)])
+def test_the_compose_smoke_test_fails_unless_the_page_counts(
+    default_project, tmp_path, counts, succeeds
+):
+    ci = default_project / ".github" / "workflows" / "ci.yml"
+    compose = step_named(ci, "Smoke-test docker compose up")["run"]
+    calls = tmp_path / "calls"
+    visits = f'echo "$@" >> {calls}; echo "Page visited $(wc -l < {calls}) times!"'
+    same = 'echo "Page visited 1 times!"'
+    docker = f'echo "docker $*" >> {tmp_path / "docker"}'
+    result = run_script(
+        compose, {}, {"curl": visits if counts else same, "docker": docker}, tmp_path
+    )
+    assert (result.returncode == 0) == succeeds, result.stdout + result.stderr
+    # The stack is taken down whatever happened.
+    assert "docker compose down --volumes" in (tmp_path / "docker").read_text()
+
+
 def test_template_ci_runs_the_suite_and_one_job_per_variant():
     ci = load(TEMPLATE_CI)
     assert set(ci["on"]) == {"push", "pull_request"}

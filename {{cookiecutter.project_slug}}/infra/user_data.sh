@@ -5,7 +5,8 @@
 # waits for it instead of the deploy waiting before it starts the instances.
 #
 # cloud-init runs this file, which runs `main`. Sourced instead (tests/infra/test_boot_script.py
-# does, with stand-ins for dnf, aws, docker...), it only defines the functions.
+# does, with stand-ins for dnf, aws, docker...), it only defines the functions;
+# tests/infra/test_boot_rehearsal.py runs it whole against moto and a local metadata service.
 set -euo pipefail
 
 REGION=@region
@@ -16,15 +17,28 @@ DB_IDENTIFIER=@db_identifier
 DB_NAME=@db_name
 APP_PORT=@app_port
 LOG_GROUP=@log_group
+HEALTH_CHECK_PATH=@health_check_path
+
+# Where the instance's outside world is. cloud-init sets none of these variables, so an
+# instance always uses the defaults; the boot rehearsal points them at loopback and at a
+# folder of its own, and shortens the pauses.
+IMDS_ENDPOINT="${IMDS_ENDPOINT:-http://169.254.169.254}"
+# The CA bundle of the region's RDS certificates ("Certificate bundles for specific AWS
+# Regions", https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html).
+RDS_CA_URL="${RDS_CA_BASE_URL:-https://truststore.pki.rds.amazonaws.com}/${REGION}/${REGION}-bundle.pem"
+RDS_CA_DIR="${RDS_CA_DIR:-/etc/pki/rds}"
+RDS_CA_FILE="${RDS_CA_DIR}/${REGION}-bundle.pem"
+# The bundle's path inside the container, mounted read-only.
+CONTAINER_CA_FILE=/etc/rds-ca/bundle.pem
 
 # Pauses, in seconds.
-RETRY_SECONDS=10
-DB_POLL_SECONDS=15
+RETRY_SECONDS="${RETRY_SECONDS:-10}"
+DB_POLL_SECONDS="${DB_POLL_SECONDS:-15}"
 CONNECT_TIMEOUT_SECONDS=5
 # dnf: at most this many attempts, the first pause DNF_FIRST_PAUSE_SECONDS, doubling after
 # each failure (5, 10, 20, 40, 80: under three minutes in all).
 DNF_ATTEMPTS=6
-DNF_FIRST_PAUSE_SECONDS=5
+DNF_FIRST_PAUSE_SECONDS="${DNF_FIRST_PAUSE_SECONDS:-5}"
 
 # Runs the function named $1 until it succeeds.
 retry() {
@@ -60,11 +74,28 @@ start_docker() {
   systemctl enable --now docker
 }
 
+# IMDSv2: a session token first (the launch template requires one), then the value.
 metadata() {
   local token
-  token="$(curl -sS -X PUT http://169.254.169.254/latest/api/token \
+  token="$(curl -fsS -X PUT "${IMDS_ENDPOINT}/latest/api/token" \
     -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')"
-  curl -sS -H "X-aws-ec2-metadata-token: ${token}" "http://169.254.169.254/latest/meta-data/$1"
+  curl -fsS -H "X-aws-ec2-metadata-token: ${token}" "${IMDS_ENDPOINT}/latest/meta-data/$1"
+}
+
+# The app checks the database's certificate against this bundle (verify-full): a file
+# only root may change, which the container sees read-only.
+download_rds_ca() {
+  local partial="${RDS_CA_FILE}.download"
+  mkdir -p "${RDS_CA_DIR}"
+  curl -fsS --max-time 30 -o "${partial}" "${RDS_CA_URL}" || return 1
+  if ! grep -q -- '-----BEGIN CERTIFICATE-----' "${partial}"; then
+    echo "${RDS_CA_URL} did not answer with a certificate bundle" >&2
+    return 1
+  fi
+  chown root:root "${RDS_CA_DIR}" "${partial}"
+  chmod 0755 "${RDS_CA_DIR}"
+  chmod 0444 "${partial}"
+  mv -f "${partial}" "${RDS_CA_FILE}"
 }
 
 # The database's status, endpoint address, port and secret ARN, separated by tabs ("None"
@@ -129,13 +160,17 @@ pull_image() {
 run_app() {
   docker rm -f app >/dev/null 2>&1 || true
   docker run --detach --name app --restart unless-stopped \
+    --read-only --tmpfs /tmp:rw,noexec,nosuid,size=16m \
     --publish "${APP_PORT}:${APP_PORT}" \
     --env "PORT=${APP_PORT}" \
     --env "DB_HOST=${DB_HOST}" \
     --env "DB_PORT=${DB_PORT}" \
     --env "DB_NAME=${DB_NAME}" \
     --env "DB_SECRET_ARN=${DB_SECRET_ARN}" \
-    --env "DB_SSLMODE=require" \
+    --env "DB_SSLMODE=verify-full" \
+    --env "DB_SSLROOTCERT=${CONTAINER_CA_FILE}" \
+    --volume "${RDS_CA_FILE}:${CONTAINER_CA_FILE}:ro" \
+    --env "HEALTH_CHECK_PATH=${HEALTH_CHECK_PATH}" \
     --env "AWS_REGION=${REGION}" \
     --env "AWS_DEFAULT_REGION=${REGION}" \
     --log-driver awslogs \
@@ -150,6 +185,7 @@ main() {
   install_docker
   start_docker
   INSTANCE_ID="$(metadata instance-id)"
+  retry download_rds_ca
   wait_for_database
   # The role may read the secret only once the deploy has seen the database: wait for that.
   retry secret_readable

@@ -86,10 +86,29 @@ def requests():
     aws.call_observers.remove(observer)
 
 
+def take_desired_template(params: dict) -> None:
+    """What AWS does when a refresh with a DesiredConfiguration succeeds: the group's launch
+    template becomes the desired one. Done in moto's backend, not by an API call the
+    tests would count."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    template = params.get("DesiredConfiguration", {}).get("LaunchTemplate")
+    if not template:
+        return
+    for regions in autoscaling_backends.values():
+        for backend in regions.values():
+            group = backend.autoscaling_groups.get(params["AutoScalingGroupName"])
+            if group is not None:
+                group.launch_template_version = template["Version"]
+                group.provided_launch_template_version = template["Version"]
+
+
 @pytest.fixture
 def instance_refreshes(moto) -> Iterator[list[dict]]:
     """moto lacks instance refreshes: record each StartInstanceRefresh's parameters and
-    answer it; DescribeInstanceRefreshes lists them, newest first, as still in progress."""
+    answer it as AWS answers a refresh that succeeds: the group takes the desired launch
+    template, and DescribeInstanceRefreshes lists the refreshes, newest first, as Successful.
+    (moto's instances stay as they are.)"""
     started: list[dict] = []
     times: list[datetime.datetime] = []
 
@@ -99,10 +118,11 @@ def instance_refreshes(moto) -> Iterator[list[dict]]:
                 {
                     "InstanceRefreshId": f"refresh-{number}",
                     "AutoScalingGroupName": params.get("AutoScalingGroupName"),
-                    "Status": "InProgress",
+                    "Status": "Successful",
                     "StartTime": times[number - 1],
                 }
                 for number in range(len(started), 0, -1)
+                if f"refresh-{number}" in params.get("InstanceRefreshIds", [f"refresh-{number}"])
             ]
             return {
                 "InstanceRefreshes": refreshes[: params.get("MaxRecords", 50)],
@@ -112,6 +132,7 @@ def instance_refreshes(moto) -> Iterator[list[dict]]:
             return None
         started.append(params)
         times.append(datetime.datetime.now(datetime.UTC))
+        take_desired_template(params)
         return {
             "InstanceRefreshId": f"refresh-{len(started)}",
             "ResponseMetadata": {"HTTPStatusCode": 200},

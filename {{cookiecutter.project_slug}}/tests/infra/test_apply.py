@@ -394,7 +394,8 @@ def test_user_data_runs_the_image_and_waits_for_the_database(stack):
     assert "--restart unless-stopped" in script
     assert f"LOG_GROUP=/{s.project_slug}/{s.stack_name}/app" in script
     assert "awslogs-stream=${INSTANCE_ID}" in script
-    assert "DB_SSLMODE=require" in script
+    assert "DB_SSLMODE=verify-full" in script  # against the region's RDS CA bundle
+    assert f"HEALTH_CHECK_PATH={s.health_check_path}" in script
     assert "IMAGE_TAG=latest" in script
     assert "DB_PASSWORD" not in script  # the app reads the secret itself, at run time
 

@@ -1,7 +1,8 @@
 """The instances' boot script, run in bash with stand-ins for what only an instance has.
 
 The script is rendered as the deploy renders it (`render_user_data`), written to a file and
-sourced, so its functions can be called one by one; one test runs it whole. Every command it
+sourced, so its functions can be called one by one (tests/infra/test_boot_rehearsal.py runs it
+whole, against moto and a local metadata service). Every command it
 would send to the outside (dnf, systemctl, curl, aws, docker, sleep) is a stand-in on PATH
 that records its arguments and answers from a file; PATH holds nothing else but bash and
 timeout, so a command without a stand-in fails instead of reaching anything. The only
@@ -32,6 +33,7 @@ VALUES = {
     "app_port": "5000",
     # Shell metacharacters: quoting must keep this one argument.
     "log_group": "/visit-counter/dev/app; reboot",
+    "health_check_path": "/health",
 }
 # The ARN of the database password's secret, not a password.
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-AbCdEf"  # noqa: S105
@@ -294,35 +296,3 @@ def test_database_wait_does_not_require_the_status_available(boot, database, sta
     assert f"(status {status})" in result.stdout
     assert len(boot.calls("aws")) == 1
     assert boot.calls("sleep") == []
-
-
-def test_the_whole_boot_runs_with_stand_ins(boot, database):
-    """Executed as a program, the script installs Docker (retrying dnf), waits for the
-    database, for the secret and for ECR, and runs the container with the rendered values,
-    each still one argument."""
-    boot.answer("dnf", "!fail", "")
-    boot.answer("curl", "a-token", "i-0123456789abcdef0")
-    boot.answer("aws.rds.describe-db-instances", described("available", database.port))
-    boot.answer("aws.secretsmanager.get-secret-value", "!fail", "rds!db-1234")
-    boot.answer("aws.ecr.get-login-password", "a-password")
-    result = boot.execute()
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == "Deploying image tag 1"
-    assert boot.calls("dnf") == [["install", "-y", "docker"]] * 2
-    assert all("169.254.169.254" in " ".join(call) for call in boot.calls("curl"))
-    assert boot.calls("sleep") == [["5"], ["10"]]  # dnf once, then the secret once
-    docker = boot.calls("docker")
-    assert [call[0] for call in docker] == ["login", "pull", "rm", "run"]
-    assert docker[0][-1] == VALUES["registry"]
-    assert (boot.state / "stdin.docker.1").read_text() == "a-password\n"
-    run = docker[-1]
-    assert run[-1] == VALUES["image"]
-    for argument in (
-        "DB_HOST=127.0.0.1",
-        f"DB_PORT={database.port}",
-        f"DB_SECRET_ARN={SECRET_ARN}",
-        f"DB_NAME={VALUES['db_name']}",
-        f"awslogs-group={VALUES['log_group']}",
-        "awslogs-stream=i-0123456789abcdef0",
-    ):
-        assert argument in run

@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from infra.aws import THROTTLING_CODES, is_throttling, translate
-from infra.resources.app import instances
+from infra.resources.app import releases
 
 
 def one_line_error(result) -> str:
@@ -116,10 +116,10 @@ def test_an_emulator_without_instance_refresh_is_recognised_and_real_errors_are_
         "StartInstanceRefresh",
     )
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
-    assert instances.emulator_lacks_it(unparsable)
-    assert not instances.emulator_lacks_it(refused)
+    assert releases.emulator_lacks_it(unparsable)
+    assert not releases.emulator_lacks_it(refused)
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    assert not instances.emulator_lacks_it(unparsable)
+    assert not releases.emulator_lacks_it(unparsable)
 
 
 def client_error(code: str, operation: str, message: str = "", status: int = 400) -> ClientError:

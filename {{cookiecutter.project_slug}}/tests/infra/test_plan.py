@@ -75,9 +75,9 @@ def test_changed_health_check_and_retention_converge_in_place(
     project.set("db_backup_retention_days", "3")
     result = infra("plan")
     assert result.code == 2
-    # The target group, the database, and the three log groups: the app's and the two the
-    # database exports to.
-    assert result.plan_summary == "Plan: 0 to add, 5 to change, 0 to destroy."
+    # The target group, the database, the three log groups (the app's and the two the
+    # database exports to), and the launch template: the container is told the new path.
+    assert result.plan_summary == "Plan: 0 to add, 6 to change, 0 to destroy."
     assert infra("apply", "--auto-approve").code == 0
     assert infra("plan").code == 0
     tg = aws_client("elbv2").describe_target_groups(Names=[project.settings.name("tg")])

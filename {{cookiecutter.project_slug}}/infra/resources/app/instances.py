@@ -14,12 +14,10 @@ import shlex
 import string
 from pathlib import Path
 
-import botocore.exceptions
-import botocore.parsers
-
 from infra import tags
 from infra.aws import DeployError, error_code, is_iam_propagation_delay, retry
 from infra.engine import UNKNOWN, Change, Context, Resource
+from infra.resources.app.releases import REFRESHING, release
 from infra.resources.shared.addresses import (
     APP_LOG_GROUP,
     APP_POLICY,
@@ -53,16 +51,12 @@ IMAGE_TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # Long enough for a first boot that waits for a database still being created (5 to 15
 # minutes); before that, failing health checks do not make the group replace the instance.
 HEALTH_CHECK_GRACE_SECONDS = 900
-INSTANCE_WARMUP_SECONDS = 120
 # Room for Docker images and container logs; within the free tier for one instance.
 ROOT_VOLUME_GB = 16
-DEFAULT_VERSION = "$Default"
+# What the group's `launch_template.version` says of a version number.
+NUMBERED = "a version number"
 # What the group's `instances` attribute says when every instance runs the default version.
 ROLLED_OUT = "on the launch template's default version"
-# Refresh states in which instances are still being replaced.
-REFRESHING = ("Pending", "InProgress", "Baking")
-# Refresh states after which the instances that were not replaced stay.
-REFRESH_STOPPED = ("Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed")
 
 
 class UserDataTemplate(string.Template):
@@ -181,47 +175,6 @@ def app_subnet_ids(ctx: Context) -> tuple:
     return UNKNOWN if UNKNOWN in ids else tuple(sorted(ids))
 
 
-def start_instance_refresh(ctx: Context, name: str) -> None:
-    """Replace the instances one by one, launching each new one before dropping an old one."""
-    autoscaling = ctx.aws.autoscaling
-
-    def start() -> str:
-        return autoscaling.start_instance_refresh(
-            AutoScalingGroupName=name,
-            Strategy="Rolling",
-            Preferences={
-                "MinHealthyPercentage": 100,
-                "MaxHealthyPercentage": 200,
-                "InstanceWarmup": INSTANCE_WARMUP_SECONDS,
-            },
-        )["InstanceRefreshId"]
-
-    try:
-        refresh_id = start()
-    except Exception as error:  # noqa: BLE001 - decided by the checks below
-        if isinstance(error, autoscaling.exceptions.InstanceRefreshInProgressFault):
-            autoscaling.cancel_instance_refresh(AutoScalingGroupName=name)
-            refresh_id = retry(
-                start,
-                lambda e: error_code(e) == "InstanceRefreshInProgress",
-                ctx.sleep,
-                attempts=10,
-                first_delay=5.0,
-            )
-        elif emulator_lacks_it(error):
-            ctx.out(
-                f"{AUTOSCALING_GROUP}: the emulator at AWS_ENDPOINT_URL has no instance "
-                "refresh; new instances get the new version (real AWS replaces them all)."
-            )
-            return
-        else:
-            raise
-    ctx.out(
-        f"{AUTOSCALING_GROUP}: instance refresh {refresh_id} started; follow it with "
-        f"`aws autoscaling describe-instance-refreshes --auto-scaling-group-name {name}`"
-    )
-
-
 def running_specs(group: dict) -> list[dict]:
     """The launch template (id and version) of each instance not terminating."""
     return [
@@ -260,7 +213,8 @@ def rollout_status(ctx: Context, group: dict) -> str:
     )["InstanceRefreshes"]
     latest = refreshes[0] if refreshes else {}
     created, started = template.get("_version_created"), latest.get("StartTime")
-    if latest.get("Status") in REFRESHING and (
+    # Under way or done: a successful refresh (SkipMatching) left no instance behind.
+    if latest.get("Status") in (*REFRESHING, "Successful") and (
         created is None or started is None or started >= created
     ):
         return ROLLED_OUT  # a refresh to this version is under way
@@ -275,21 +229,11 @@ def rollout_status(ctx: Context, group: dict) -> str:
     )
 
 
-def emulator_lacks_it(error: Exception) -> bool:
-    """moto answers StartInstanceRefresh with NotImplementedError (in process) or a 500."""
-    if not os.environ.get("AWS_ENDPOINT_URL"):
-        return False
-    return isinstance(error, (NotImplementedError, botocore.parsers.ResponseParserError)) or (
-        isinstance(error, botocore.exceptions.ClientError)
-        and error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
-    )
-
-
 class LaunchTemplate(Resource):
     address = LAUNCH_TEMPLATE
     update_note = (
         "a new default version; the Auto Scaling group then replaces its instances "
-        "(instance refresh, never below 100 % healthy)"
+        "(instance refresh, never below 100 % healthy; rolled back if the new ones fail)"
     )
 
     def __init__(self, tier: str = "public"):
@@ -390,6 +334,7 @@ class LaunchTemplate(Resource):
                     "db_identifier": settings.name("db"),
                     "db_name": settings.db_name,
                     "app_port": str(settings.app_port),
+                    "health_check_path": settings.health_check_path,
                     "log_group": log_group_name(ctx),
                 }
             )
@@ -453,14 +398,29 @@ class LaunchTemplate(Resource):
             ctx.aws.ec2.modify_launch_template(
                 LaunchTemplateId=actual["id"], DefaultVersion=str(version)
             )
-            group = ctx.actual(AUTOSCALING_GROUP)
-            # A group about to move to other subnets starts the refresh itself, after the
-            # move: instances launched before it would land where they cannot get out.
-            moving = group is not None and group["subnet_ids"] != app_subnet_ids(ctx)
-            if group is not None and group["instance_ids"] and not moving:
-                start_instance_refresh(ctx, group["name"])
+            self._release(ctx, {"id": actual["id"], "version": str(version)})
         if actual["tags"] != desired["tags"]:
             ctx.aws.ec2.create_tags(Resources=[actual["id"]], Tags=tags.as_list(desired["tags"]))
+
+    def _release(self, ctx: Context, template: dict) -> None:
+        """Move the group to the new version: by an instance refresh that Auto Scaling rolls
+        back if the new instances fail, or at once when it has no instances yet."""
+        group = ctx.actual(AUTOSCALING_GROUP)
+        if group is None:
+            return
+        # A group about to move to other subnets releases the version itself, after the
+        # move: instances launched before it would land where they cannot get out.
+        if group["subnet_ids"] != app_subnet_ids(ctx):
+            return
+        # A group with no instances, or still on $Default (a refresh could not roll back to
+        # it), takes the version at once.
+        if not group["instance_ids"] or group["launch_template"]["version"] != NUMBERED:
+            ctx.aws.autoscaling.update_auto_scaling_group(
+                AutoScalingGroupName=group["name"],
+                LaunchTemplate={"LaunchTemplateId": template["id"], "Version": template["version"]},
+            )
+        if group["instance_ids"]:
+            release(ctx, group["name"], template)
 
     def delete(self, ctx: Context, actual: dict) -> None:
         ctx.aws.ec2.delete_launch_template(LaunchTemplateId=actual["id"])
@@ -506,7 +466,11 @@ class AutoScalingGroup(Resource):
             "desired_capacity": group["DesiredCapacity"],
             "launch_template": {
                 "id": template.get("LaunchTemplateId"),
-                "version": template.get("Version"),
+                # Which number is the launch template's business (a new one is released
+                # by its update); here, only whether it is one.
+                "version": NUMBERED
+                if str(template.get("Version")).isdigit()
+                else template.get("Version"),
             },
             "subnet_ids": tuple(
                 sorted(filter(None, group.get("VPCZoneIdentifier", "").split(",")))
@@ -533,10 +497,11 @@ class AutoScalingGroup(Resource):
             "min_size": settings.app_min_size,
             "max_size": settings.app_max_size,
             "desired_capacity": settings.app_desired_capacity,
-            # The group follows the template's default version; a new one starts a refresh.
+            # A version number, not $Default: Auto Scaling rolls a release back only to a
+            # numbered version.
             "launch_template": UNKNOWN
             if template_id is UNKNOWN
-            else {"id": template_id, "version": DEFAULT_VERSION},
+            else {"id": template_id, "version": NUMBERED},
             "subnet_ids": UNKNOWN if UNKNOWN in subnet_ids else tuple(sorted(subnet_ids)),
             "target_group_arns": UNKNOWN if tg is UNKNOWN else (tg,),
             "health_check_type": "ELB",
@@ -569,7 +534,7 @@ class AutoScalingGroup(Resource):
                 DesiredCapacity=desired["desired_capacity"],
                 LaunchTemplate={
                     "LaunchTemplateId": desired["launch_template"]["id"],
-                    "Version": desired["launch_template"]["version"],
+                    "Version": str(ctx.attr(LAUNCH_TEMPLATE, "version")),
                 },
                 VPCZoneIdentifier=",".join(desired["subnet_ids"]),
                 TargetGroupARNs=list(desired["target_group_arns"]),
@@ -592,12 +557,14 @@ class AutoScalingGroup(Resource):
         }
         arguments = {fields[c.attribute]: c.new for c in changes if c.attribute in fields}
         new_template = actual["launch_template"] != desired["launch_template"]
-        if new_template:
-            arguments["LaunchTemplate"] = {
-                "LaunchTemplateId": desired["launch_template"]["id"],
-                "Version": desired["launch_template"]["version"],
-            }
         moved = actual["subnet_ids"] != desired["subnet_ids"]
+        template = ctx.actual(LAUNCH_TEMPLATE) or {}
+        current = {"id": template.get("id"), "version": str(template.get("version"))}
+        if new_template or moved:
+            arguments["LaunchTemplate"] = {
+                "LaunchTemplateId": current["id"],
+                "Version": current["version"],
+            }
         if moved:
             arguments["VPCZoneIdentifier"] = ",".join(desired["subnet_ids"])
         if arguments:
@@ -621,36 +588,9 @@ class AutoScalingGroup(Resource):
             autoscaling.create_or_update_tags(Tags=self._tags(ctx, desired))
         stale = actual["instances"] != ROLLED_OUT
         if (new_template or stale or moved) and actual["instance_ids"]:
-            start_instance_refresh(ctx, name)
-            if moved and self.tier == "public":
-                # Back from the private subnets: their NAT gateways go once this is done,
-                # and the instances still there would lose their way out.
-                self._wait_for_rollout(ctx, name)
-
-    def _wait_for_rollout(self, ctx, name: str) -> None:
-        template = ctx.actual(LAUNCH_TEMPLATE) or {}
-        autoscaling = ctx.aws.autoscaling
-
-        def replaced() -> bool:
-            group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
-                "AutoScalingGroups"
-            ][0]
-            if not [spec for spec in running_specs(group) if on_old_version(spec, template)]:
-                return True
-            refreshes = autoscaling.describe_instance_refreshes(
-                AutoScalingGroupName=name, MaxRecords=1
-            )["InstanceRefreshes"]
-            status = refreshes[0].get("Status") if refreshes else None
-            if status in REFRESH_STOPPED:
-                raise DeployError(
-                    f"{self.address}: the instance refresh ended {status}, so instances "
-                    "still run in the private subnets and their NAT gateways stay: see "
-                    f"`aws autoscaling describe-instance-refreshes --auto-scaling-group-name "
-                    f"{name}`, then run apply again."
-                )
-            return False
-
-        ctx.wait(self.address, "modifying", replaced, timeout_seconds=3600)
+            # Waits for the outcome: back from the private subnets, their NAT gateways go
+            # once this is done, and instances still there would lose their way out.
+            release(ctx, name, current, replace_all=moved)
 
     def delete(self, ctx: Context, actual: dict) -> None:
         autoscaling = ctx.aws.autoscaling

@@ -1,0 +1,177 @@
+"""A release: the instance refresh that moves the Auto Scaling group to a new launch template
+version, rolled back by Auto Scaling itself when the new instances fail.
+
+AWS rules relied on (Amazon EC2 Auto Scaling User Guide, "Undo changes with a manual or auto
+rollback", and the API Reference's RefreshPreferences):
+
+* a rollback needs a desired configuration in the request, and a group saved on a numbered
+  launch template version (not `$Default` or `$Latest`): the group names version numbers, and
+  the refresh carries the new one in DesiredConfiguration; the group takes it when the refresh
+  succeeds, and keeps the old one when it is rolled back;
+* with AutoRollback, a refresh that fails (new instances that never pass the load balancer's
+  health check) or sees an alarm of its AlarmSpecification go to ALARM is undone: the
+  instances replaced so far are replaced again with the previous configuration;
+* SkipMatching leaves alone the instances that already run the desired configuration.
+"""
+
+from __future__ import annotations
+
+import os
+
+import botocore.exceptions
+import botocore.parsers
+
+from infra.aws import DeployError, error_code, retry
+from infra.engine import Context
+from infra.resources.shared.addresses import AUTOSCALING_GROUP
+
+INSTANCE_WARMUP_SECONDS = 120
+# The alarms that stop a release: the app answering with server errors, an instance failing
+# the load balancer's health check.
+RELEASE_ALARM_ROLES = ("target-5xx", "unhealthy-hosts")
+# Long enough for a refresh that fails after AWS's own hour of attempts, then rolls back.
+RELEASE_TIMEOUT_SECONDS = 3 * 3600
+# Refresh states (DescribeInstanceRefreshes) of a release still under way.
+REFRESHING = ("Pending", "InProgress", "Baking", "Cancelling", "RollbackInProgress")
+# States in which the new version is not what runs.
+REFRESH_STOPPED = ("Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed")
+
+
+def release_alarms(ctx: Context, state: str | None = None) -> list[str]:
+    """The release's alarms that exist (in `state`, when given): an apply that stopped
+    before the alarms were made leaves a group without them."""
+    found = ctx.aws.client("cloudwatch").describe_alarms(
+        AlarmNames=[ctx.settings.name(role) for role in RELEASE_ALARM_ROLES],
+        AlarmTypes=["MetricAlarm"],
+    )["MetricAlarms"]
+    return sorted(alarm["AlarmName"] for alarm in found if state in (None, alarm.get("StateValue")))
+
+
+def emulator_lacks_it(error: Exception) -> bool:
+    """moto answers StartInstanceRefresh with NotImplementedError (in process) or a 500."""
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        return False
+    return isinstance(error, (NotImplementedError, botocore.parsers.ResponseParserError)) or (
+        isinstance(error, botocore.exceptions.ClientError)
+        and error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    )
+
+
+def release(ctx: Context, name: str, template: dict, replace_all: bool = False) -> None:
+    """Replace the group's instances with ones of `template` (launch template id and numbered
+    version), one at a time, never below the healthy count; wait for the outcome and fail,
+    naming why, when Auto Scaling had to roll it back. `replace_all`: instances already on
+    that version are replaced too (the group moved to other subnets)."""
+    autoscaling = ctx.aws.autoscaling
+    alarms = release_alarms(ctx)
+    preferences = {
+        "MinHealthyPercentage": 100,
+        "MaxHealthyPercentage": 200,
+        "InstanceWarmup": INSTANCE_WARMUP_SECONDS,
+        "SkipMatching": not replace_all,
+        "AutoRollback": True,
+    }
+    if alarms:
+        preferences["AlarmSpecification"] = {"Alarms": alarms}
+
+    def start() -> str:
+        return autoscaling.start_instance_refresh(
+            AutoScalingGroupName=name,
+            Strategy="Rolling",
+            DesiredConfiguration={
+                "LaunchTemplate": {
+                    "LaunchTemplateId": template["id"],
+                    "Version": str(template["version"]),
+                }
+            },
+            Preferences=preferences,
+        )["InstanceRefreshId"]
+
+    try:
+        refresh_id = start()
+    except Exception as error:  # noqa: BLE001 - decided by the checks below
+        if isinstance(error, autoscaling.exceptions.InstanceRefreshInProgressFault):
+            autoscaling.cancel_instance_refresh(AutoScalingGroupName=name)
+            refresh_id = retry(
+                start,
+                lambda e: error_code(e) == "InstanceRefreshInProgress",
+                ctx.sleep,
+                attempts=10,
+                first_delay=5.0,
+            )
+        elif emulator_lacks_it(error):
+            ctx.out(
+                f"{AUTOSCALING_GROUP}: the emulator at AWS_ENDPOINT_URL has no instance "
+                "refresh; the group takes the new version at once (real AWS replaces the "
+                "instances with a refresh it rolls back if they fail)."
+            )
+            autoscaling.update_auto_scaling_group(
+                AutoScalingGroupName=name,
+                LaunchTemplate={
+                    "LaunchTemplateId": template["id"],
+                    "Version": str(template["version"]),
+                },
+            )
+            return
+        else:
+            raise
+    watched = f" or {' or '.join(alarms)} goes to ALARM" if alarms else ""
+    ctx.out(
+        f"{AUTOSCALING_GROUP}: instance refresh {refresh_id} started; Auto Scaling rolls it "
+        f"back if the new instances fail their health check{watched}"
+    )
+    wait_for_release(ctx, name, refresh_id)
+
+
+def wait_for_release(ctx: Context, name: str, refresh_id: str) -> None:
+    autoscaling = ctx.aws.autoscaling
+
+    def finished() -> bool:
+        found = autoscaling.describe_instance_refreshes(
+            AutoScalingGroupName=name, InstanceRefreshIds=[refresh_id]
+        )["InstanceRefreshes"]
+        refresh = found[0] if found else {}
+        status = refresh.get("Status")
+        if status in REFRESH_STOPPED:
+            raise DeployError(why_it_stopped(ctx, refresh))
+        return status == "Successful"
+
+    ctx.wait(
+        AUTOSCALING_GROUP,
+        "replacing instances",
+        finished,
+        timeout_seconds=RELEASE_TIMEOUT_SECONDS,
+        timed_out=lambda elapsed: (
+            f"{AUTOSCALING_GROUP}: instance refresh {refresh_id} still running after "
+            f"{elapsed}; follow it with `aws autoscaling describe-instance-refreshes "
+            f"--auto-scaling-group-name {name}`."
+        ),
+    )
+
+
+def why_it_stopped(ctx: Context, refresh: dict) -> str:
+    """One line: the outcome, what stopped it (an alarm of the release, else the health
+    check), AWS's own reason, and what to do."""
+    status = refresh.get("Status")
+    firing = release_alarms(ctx, state="ALARM")
+    if firing:
+        noun = "the alarm" if len(firing) == 1 else "the alarms"
+        cause = f"{noun} {' and '.join(firing)} went to ALARM"
+    else:
+        cause = (
+            "the new instances did not pass the load balancer's health check "
+            f"({ctx.settings.health_check_path})"
+        )
+    details = refresh.get("RollbackDetails") or {}
+    reason = (details.get("RollbackReason") or refresh.get("StatusReason") or "").rstrip(".")
+    outcome = {
+        "RollbackSuccessful": "was rolled back: the previous version runs again",
+        "RollbackFailed": "failed and its rollback failed too: old and new instances may be mixed",
+        "Cancelled": "was cancelled",
+        "Failed": "failed",
+    }[status]
+    return (
+        f"{AUTOSCALING_GROUP}: the release {outcome} ({status}); {cause}. "
+        f"AWS says: {reason or 'no reason given'}. Fix the image (see the app's logs in "
+        f"CloudWatch), then deploy a new image tag."
+    )

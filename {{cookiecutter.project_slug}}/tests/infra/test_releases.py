@@ -1,0 +1,186 @@
+"""A release that cannot take the site down: a broken image is rolled back by Auto Scaling,
+and apply fails naming what stopped it.
+
+AWS rules (Amazon EC2 Auto Scaling User Guide, "Undo changes with a manual or auto rollback",
+https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-rollback.html, and the
+API Reference's StartInstanceRefresh and RefreshPreferences): a rollback needs a
+DesiredConfiguration and a group on a numbered launch template version, never `$Default` or
+`$Latest`; with AutoRollback, a refresh that fails or sees an alarm of its
+AlarmSpecification in ALARM is undone, ending as RollbackSuccessful (or RollbackFailed);
+SkipMatching leaves instances already on the desired configuration alone.
+
+moto has no instance refresh. Its two calls are answered by a botocore Stubber, which checks
+each request against the exact parameters expected and both against the service model; the
+rest of the stack is moto's.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from infra import aws
+
+GOOD_TAG, BROKEN_TAG = "v1", "v2-broken"
+NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
+STUBBED = ("StartInstanceRefresh", "DescribeInstanceRefreshes")
+
+
+@pytest.fixture
+def refresh_api(moto, project):
+    """A Stubber-backed Auto Scaling client that answers the refresh calls in place of moto."""
+    client = boto3.client("autoscaling", region_name=project.settings.aws_region)
+    stubber = Stubber(client)
+
+    def answer(_service: str, operation: str, params: dict) -> dict | None:
+        if operation not in STUBBED:
+            return None
+        method = {"StartInstanceRefresh": "start_instance_refresh"}.get(
+            operation, "describe_instance_refreshes"
+        )
+        return getattr(client, method)(**params)
+
+    aws.call_observers.insert(0, answer)
+    with stubber:
+        yield stubber
+    aws.call_observers.remove(answer)
+
+
+def refresh(status: str, **details) -> dict:
+    return {
+        "InstanceRefreshes": [
+            {
+                "InstanceRefreshId": "refresh-broken",
+                "AutoScalingGroupName": "group",
+                "Status": status,
+                "StartTime": NOW,
+                **details,
+            }
+        ]
+    }
+
+
+def group_template(aws_client, settings) -> dict:
+    return aws_client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[settings.name("asg")]
+    )["AutoScalingGroups"][0]["LaunchTemplate"]
+
+
+@pytest.fixture
+def released(moto, project, infra, instance_refreshes, aws_client):
+    """The stack applied with a good image, instances running launch template version 1."""
+    result = infra("apply", "--auto-approve", "--image-tag", GOOD_TAG)
+    assert result.code == 0, result.err
+    template = group_template(aws_client, project.settings)
+    # A numbered version, so that Auto Scaling can roll back to it.
+    assert template["Version"] == "1"
+    return template
+
+
+def expect_release(stubber, settings, template_id: str, *statuses: dict) -> None:
+    stubber.add_response(
+        "start_instance_refresh",
+        {"InstanceRefreshId": "refresh-broken"},
+        {
+            "AutoScalingGroupName": settings.name("asg"),
+            "Strategy": "Rolling",
+            "DesiredConfiguration": {
+                "LaunchTemplate": {"LaunchTemplateId": template_id, "Version": "2"}
+            },
+            "Preferences": {
+                "MinHealthyPercentage": 100,
+                "MaxHealthyPercentage": 200,
+                "InstanceWarmup": 120,
+                "SkipMatching": True,
+                "AutoRollback": True,
+                "AlarmSpecification": {
+                    "Alarms": sorted(
+                        settings.name(role) for role in ("target-5xx", "unhealthy-hosts")
+                    )
+                },
+            },
+        },
+    )
+    for status in statuses:
+        stubber.add_response(
+            "describe_instance_refreshes",
+            status,
+            {
+                "AutoScalingGroupName": settings.name("asg"),
+                "InstanceRefreshIds": ["refresh-broken"],
+            },
+        )
+
+
+def test_a_broken_image_fired_alarm_is_rolled_back_and_apply_names_the_alarm(
+    released, refresh_api, project, infra, aws_client
+):
+    settings = project.settings
+    alarm = settings.name("target-5xx")
+    aws_client("cloudwatch").set_alarm_state(
+        AlarmName=alarm, StateValue="ALARM", StateReason="the broken image answers 500"
+    )
+    expect_release(
+        refresh_api,
+        settings,
+        released["LaunchTemplateId"],
+        refresh("InProgress"),
+        refresh("RollbackInProgress"),
+        refresh(
+            "RollbackSuccessful",
+            StatusReason="The instance refresh was rolled back.",
+            RollbackDetails={"RollbackReason": f"CloudWatch alarm {alarm} is in ALARM state."},
+        ),
+    )
+    result = infra("apply", "--auto-approve", "--image-tag", BROKEN_TAG)
+    refresh_api.assert_no_pending_responses()
+    assert result.code == 1
+    assert "Traceback" not in result.err
+    error = result.err.strip().splitlines()[-1]
+    assert "was rolled back: the previous version runs again (RollbackSuccessful)" in error
+    assert f"the alarm {alarm} went to ALARM" in error
+    assert "deploy a new image tag" in error
+    # The group stays on the version that worked; the template's default is the broken one,
+    # so the next plan offers to release it again rather than calling the stack converged.
+    assert group_template(aws_client, settings)["Version"] == "1"
+
+
+def test_new_instances_failing_their_health_check_are_rolled_back_and_apply_says_so(
+    released, refresh_api, project, infra, aws_client
+):
+    settings = project.settings
+    expect_release(
+        refresh_api,
+        settings,
+        released["LaunchTemplateId"],
+        refresh("InProgress"),
+        refresh(
+            "RollbackFailed",
+            StatusReason="Instances failed to reach healthy state.",
+        ),
+    )
+    result = infra("apply", "--auto-approve", "--image-tag", BROKEN_TAG)
+    refresh_api.assert_no_pending_responses()
+    assert result.code == 1
+    error = result.err.strip().splitlines()[-1]
+    assert "its rollback failed too" in error
+    assert (
+        f"the new instances did not pass the load balancer's health check "
+        f"({settings.health_check_path})" in error
+    )
+    assert "AWS says: Instances failed to reach healthy state." in error
+
+
+def test_a_successful_release_moves_the_group_to_the_new_version(
+    released, instance_refreshes, project, infra, aws_client
+):
+    result = infra("apply", "--auto-approve", "--image-tag", "v2")
+    assert result.code == 0, result.err
+    (started,) = instance_refreshes
+    assert started["Preferences"]["AutoRollback"] is True
+    assert started["DesiredConfiguration"]["LaunchTemplate"]["Version"] == "2"
+    assert group_template(aws_client, project.settings)["Version"] == "2"
+    assert infra("plan").code == 0
