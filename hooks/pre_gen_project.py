@@ -11,13 +11,13 @@ runs again on `stack.toml`, so the template and the deploy tool can never disagr
 
 import importlib.util
 import json
-import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 # The answers arrive as JSON inside a raw string: a value is data, never code.
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
+TEMPLATE_CHECKOUT_JSON = r'''{{ template_checkout() | tojson }}'''  # ''' as the JSON string ends in "
 
 MINIMUM_PYTHON = (3, 11)
 MINIMUM_COOKIECUTTER = (2, 4)
@@ -66,18 +66,15 @@ def load_module(path: Path, name: str):
     return module
 
 
-def template_checkout(repo_dir: str) -> Path:
-    """The template's folder. cookiecutter passes on a relative template path (as in
-    `cookiecutter .`) as given, and runs this hook in the new project's folder, so a
-    relative path is resolved against the directory the user ran cookiecutter in."""
-    path = Path(repo_dir)
-    if path.is_absolute():
-        return path
-    return Path(os.environ.get("PWD") or os.getcwd()) / path
+def template_checkout() -> Path:
+    """The template's folder: cookiecutter and cruft both render this hook while working in
+    it (the template's `local_extensions.TemplateCheckout` gives it to Jinja), whereas only
+    cookiecutter passes it in the context, as `_repo_dir`, and cruft does not."""
+    return Path(json.loads(TEMPLATE_CHECKOUT_JSON))
 
 
-def load_validation(repo_dir: Path):
-    (path,) = repo_dir.glob("*cookiecutter.project_slug*/infra/validation.py")
+def load_validation(checkout: Path):
+    (path,) = checkout.glob("*cookiecutter.project_slug*/infra/validation.py")
     return load_module(path, "three_tier_flask_validation")
 
 
@@ -90,7 +87,7 @@ def problems_in(context: dict) -> list[str]:
     problems = version_problems(sys.version_info[:3], installed_cookiecutter())
     if problems:  # the validator itself needs the newer Python
         return problems
-    validation = load_validation(template_checkout(context["_repo_dir"]))
+    validation = load_validation(template_checkout())
     _, found = validation.validate(answers(context))
     return [str(problem) for problem in found]
 
