@@ -26,9 +26,10 @@ if sys.version_info < MINIMUM_PYTHON:
     # cookiecutter reports an ImportError from an extension as one line, before any question.
     raise ImportError(
         f"three-tier-flask needs Python {'.'.join(map(str, MINIMUM_PYTHON))} or newer, and "
-        f"this cookiecutter runs on Python {sys.version.split()[0]}. Fix: install cookiecutter "
-        f"with a newer Python (for example `python3.12 -m pip install cookiecutter`) and run it "
-        f"again; nothing was asked or generated."
+        f"this cookiecutter runs on Python {'.'.join(map(str, sys.version_info[:3]))}. "
+        "Fix: install cookiecutter with a newer Python (for example "
+        "`python3.12 -m pip install cookiecutter`) and run it again; nothing was asked or "
+        "generated."
     )
 
 

@@ -11,13 +11,15 @@ runs again on `stack.toml`, so the template and the deploy tool can never disagr
 
 import importlib.util
 import json
+import shlex
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 # The answers arrive as JSON inside a raw string: a value is data, never code.
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
-TEMPLATE_CHECKOUT_JSON = r'''{{ template_checkout() | tojson }}'''  # ''' as the JSON string ends in "
+# The template's folder, in a JSON list: a string last would end the raw string early.
+TEMPLATE_CHECKOUT_JSON = r"""[{{ template_checkout() | tojson }}]"""
 
 MINIMUM_PYTHON = (3, 11)
 MINIMUM_COOKIECUTTER = (2, 4)
@@ -70,7 +72,8 @@ def template_checkout() -> Path:
     """The template's folder: cookiecutter and cruft both render this hook while working in
     it (the template's `local_extensions.TemplateCheckout` gives it to Jinja), whereas only
     cookiecutter passes it in the context, as `_repo_dir`, and cruft does not."""
-    return Path(json.loads(TEMPLATE_CHECKOUT_JSON))
+    (checkout,) = json.loads(TEMPLATE_CHECKOUT_JSON)
+    return Path(checkout)
 
 
 def load_validation(checkout: Path):
@@ -92,8 +95,38 @@ def problems_in(context: dict) -> list[str]:
     return [str(problem) for problem in found]
 
 
+def replay_file() -> Path | None:
+    """Where cookiecutter saved these answers before running this hook (its replay file,
+    named after the template's folder), if it did: cruft, for one, does not."""
+    try:
+        from cookiecutter.config import get_user_config  # noqa: PLC0415 - cookiecutter's own
+
+        replay_dir = Path(get_user_config()["replay_dir"]).expanduser()
+    except Exception:  # noqa: BLE001 - only a hint depends on it
+        return None
+    path = replay_dir / f"{template_checkout().name}.json"
+    return path if path.is_file() else None
+
+
+def how_to_answer_again(context: dict, problems: list[str]) -> list[str]:
+    """How to run again with the same answers, the wrong ones fixed."""
+    named = sorted({problem.split(" = ", 1)[0] for problem in problems if " = " in problem})
+    if "project_name" in named:  # the slug and package name in the file were made from it
+        named += [key for key in ("project_slug", "package_name") if key not in named]
+    saved = replay_file()
+    if saved is None:
+        return ["Nothing was generated. Fix the values above and run cookiecutter again."]
+    template = shlex.quote(str(context.get("_template") or template_checkout()))
+    return [
+        f"Nothing was generated. Your answers are saved in {saved}: fix "
+        f"{', '.join(named) or 'the values above'} in that file, then run",
+        f"  cookiecutter {template} --replay-file {shlex.quote(str(saved))}",
+    ]
+
+
 def main() -> int:
-    problems = problems_in(json.loads(ANSWERS_JSON))
+    context = json.loads(ANSWERS_JSON)
+    problems = problems_in(context)
     if not problems:
         return 0
     print(
@@ -103,11 +136,8 @@ def main() -> int:
     )
     for problem in problems:
         print(f"  - {problem}", file=sys.stderr)
-    print(
-        f"{HINT}Nothing was generated. Fix the values above and run cookiecutter again."
-        f"{TERMINATOR}",
-        file=sys.stderr,
-    )
+    hint = "\n".join(how_to_answer_again(context, problems))
+    print(f"{HINT}{hint}{TERMINATOR}", file=sys.stderr)
     return 1
 
 

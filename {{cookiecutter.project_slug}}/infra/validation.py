@@ -16,6 +16,7 @@ import ipaddress
 import keyword
 import re
 import string
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -340,8 +341,53 @@ def validate(raw: Mapping[str, Any]) -> tuple[StackSettings | None, list[Problem
     ):
         rule(check)
     if check.problems:
-        return None, check.problems
+        return None, _blamed_on_typed_values(raw, check.problems)
     return _settings(raw), []
+
+
+def _derived_slug(project_name: str) -> str:
+    """The template's default project_slug for a project name, as cookiecutter's slugify
+    makes it for plain ASCII names (a name it transliterates may differ: then no match)."""
+    text = unicodedata.normalize("NFKD", project_name).encode("ascii", "ignore").decode()
+    text = re.sub(r"['\"]", "", text.lower())
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "unnamed"
+
+
+def _derivations(raw: Mapping[str, Any]) -> dict[str, str]:
+    """Which answer each derived answer came from, when the template derived it (the
+    template's questions give project_slug from project_name, package_name from the slug)."""
+    name, slug, package = (raw.get(key) for key in ("project_name", "project_slug", "package_name"))
+    sources = {}
+    if isinstance(name, str) and slug == _derived_slug(name):
+        sources["project_slug"] = "project_name"
+    if isinstance(slug, str) and package == slug.replace("-", "_"):
+        sources["package_name"] = sources.get("project_slug", "project_slug")
+    return sources
+
+
+def _blamed_on_typed_values(raw: Mapping[str, Any], problems: list[Problem]) -> list[Problem]:
+    """A problem in a value the template derived is reported on the answer it came from,
+    saying what that answer produced: the student never typed the derived value."""
+    if "project_name" not in raw:  # stack.toml: every value there was written by hand
+        return problems
+    sources = _derivations(raw)
+    blamed = []
+    for problem in problems:
+        source = sources.get(problem.variable)
+        if source is None:
+            blamed.append(problem)
+            continue
+        example = "Visit Counter" if source == "project_name" else "visit-counter"
+        blamed.append(
+            Problem(
+                source,
+                raw[source],
+                f"gives {problem.variable} {problem.value!r}, which {problem.reason}; "
+                f"change {source}, or answer {problem.variable} yourself",
+                example,
+            )
+        )
+    return blamed
 
 
 def parse(raw: Mapping[str, Any]) -> StackSettings:
@@ -486,7 +532,15 @@ def _check_app(check: _Checker) -> None:
     low = check.integer("app_min_size", 1, 20, "1")
     desired = check.integer("app_desired_capacity", 1, 20, "1")
     high = check.integer("app_max_size", 1, 20, "2")
-    if None not in (low, desired, high) and not low <= desired <= high:  # type: ignore[operator]
+    if None in (low, desired, high):
+        return
+    if low > high:  # type: ignore[operator]
+        check.fail(
+            "app_min_size",
+            f"is larger than app_max_size ({high})",
+            f"{high} with app_max_size {high}, or app_max_size {low} or more",
+        )
+    elif not low <= desired <= high:  # type: ignore[operator]
         check.fail(
             "app_desired_capacity",
             f"must satisfy app_min_size ({low}) <= app_desired_capacity ({desired}) "
