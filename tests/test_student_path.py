@@ -94,3 +94,12 @@ def test_a_wrong_answer_names_what_was_typed_and_the_saved_answers_make_it_again
     assert again.returncode == 0, again.stdout + again.stderr
     stack_toml = (out / "go-123" / "stack.toml").read_text()
     assert "app_min_size = 1" in stack_toml and "app_max_size = 2" in stack_toml
+
+
+def test_a_region_aws_does_not_have_is_refused_when_generating(tmp_path):
+    refused = cookiecutter(
+        str(TEMPLATE_ROOT), "--no-input", "aws_region=eu-north-9", home=tmp_path, cwd=tmp_path
+    )
+    assert refused.returncode != 0
+    assert "aws_region = 'eu-north-9': is not an AWS region" in refused.stderr
+    assert list(tmp_path.glob("*/stack.toml")) == []

@@ -175,6 +175,26 @@ SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 STACK = re.compile(r"[a-z][a-z0-9]{0,9}")
 PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
 REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[1-9]")
+# The regions of the partitions an account can be opened in (aws, aws-cn, aws-us-gov), from
+# botocore's endpoint data: what `aws_region` may be. `python -m devtools.aws_regions` prints
+# this block again from the botocore installed; tests/infra/test_region_list.py compares them.
+REGIONS_AS_OF = "botocore 1.44.8, 2026-11-30"
+AWS_REGIONS = frozenset(
+    {
+        # aws
+        "af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2",
+        "ap-northeast-3", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2",
+        "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7",
+        "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1",
+        "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1",
+        "me-south-1", "mx-central-1", "sa-east-1", "us-east-1", "us-east-2", "us-west-1",
+        "us-west-2",
+        # aws-cn
+        "cn-north-1", "cn-northwest-1",
+        # aws-us-gov
+        "us-gov-east-1", "us-gov-west-1",
+    }
+)  # fmt: skip
 # GitHub's rules for OWNER/NAME, as its sign-up and new-repository forms enforce them: an
 # owner (user or organization) is 1 to 39 letters, digits and single hyphens, neither first
 # nor last; a repository name is 1 to 100 letters, digits, ".", "_" and "-", but not "." or "..".
@@ -462,6 +482,14 @@ def _check_names(check: _Checker) -> None:
 
 def _check_network(check: _Checker) -> None:
     region = check.text("aws_region", REGION, "is not an AWS region name", "ap-south-1")
+    if region and REGION.fullmatch(region) and region not in AWS_REGIONS:
+        check.fail(
+            "aws_region",
+            f"is not an AWS region (the regions known to {REGIONS_AS_OF}; a region opened "
+            "since: update AWS_REGIONS in infra/validation.py)",
+            "ap-south-1",
+        )
+        region = ""
     zones = as_list(check.raw.get("availability_zones", ""))
     for zone in zones:
         if region and not re.fullmatch(re.escape(region) + r"[a-z]", zone):
