@@ -45,7 +45,7 @@ class DevServer:
         self.output = data_dir.parent / "output.log"
         self.errors = data_dir.parent / "errors.log"
         with self.output.open("w") as output, self.errors.open("w") as errors:
-            self.process = subprocess.Popen(
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter
                 [sys.executable, "-c", RUN_DEV_SERVER, str(data_dir)],
                 cwd=processes.PROJECT_ROOT,
                 env={**env, "PORT": str(port)},

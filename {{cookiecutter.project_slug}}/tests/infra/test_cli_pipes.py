@@ -32,7 +32,7 @@ def run_into_closed_pipe(*command: str, deploy_first: bool) -> subprocess.Comple
     reading, writing = os.pipe()
     os.close(reading)  # nobody will read: the first write fails with EPIPE
     try:
-        return subprocess.run(
+        return subprocess.run(  # noqa: S603 - our own interpreter
             [sys.executable, "-c", RUN_ON_MOTO, "deploy" if deploy_first else "-", *command],
             cwd=processes.PROJECT_ROOT,
             stdout=writing,

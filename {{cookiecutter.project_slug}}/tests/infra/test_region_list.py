@@ -12,7 +12,7 @@ def test_the_validators_regions_are_botocores():
     botocore_regions = {
         region for regions in aws_regions.regions_by_partition().values() for region in regions
     }
-    assert validation.AWS_REGIONS == botocore_regions, (
+    assert botocore_regions == validation.AWS_REGIONS, (
         "botocore's regions changed: replace AWS_REGIONS in infra/validation.py with the "
         "output of `python -m devtools.aws_regions`"
     )
