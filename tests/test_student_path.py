@@ -5,6 +5,7 @@ again with the answers cookiecutter saved, which then works."""
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -16,6 +17,15 @@ COOKIECUTTER_ON_OLD_PYTHON = (
     "from cookiecutter.cli import main; main()"
 )
 FIRST_QUESTION = "What is your project called?"
+NOT_TEMPLATE_FILES = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "build"
+)
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
 
 
 def without_user_config() -> dict[str, str]:
@@ -103,3 +113,28 @@ def test_a_region_aws_does_not_have_is_refused_when_generating(tmp_path):
     assert refused.returncode != 0
     assert "aws_region = 'eu-north-9': is not an AWS region" in refused.stderr
     assert list(tmp_path.glob("*/stack.toml")) == []
+
+
+def test_the_generated_readme_updates_from_the_address_the_template_came_from(tmp_path):
+    """From a git address, the update commands name it; from a folder of the machine that
+    generated the project, they say what to put instead."""
+    repo = tmp_path / "three-tier-flask"
+    shutil.copytree(TEMPLATE_ROOT, repo, ignore=NOT_TEMPLATE_FILES)
+    for git in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the template"]):
+        subprocess.run(["git", *git], cwd=repo, env={**os.environ, **GIT_IDENTITY}, check=True)
+    address = f"git+file://{repo}"
+    made = cookiecutter(address, "--no-input", home=tmp_path, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    readme = (tmp_path / "visit-counter" / "README.md").read_text()
+    assert f"cookiecutter {address} --replay-file .cookiecutter.json" in readme
+    assert f"cruft link {address}`" in readme
+    assert "<template>" not in readme
+
+    from_folder = tmp_path / "from-folder"
+    from_folder.mkdir()
+    made = cookiecutter(str(TEMPLATE_ROOT), "--no-input", home=tmp_path, cwd=from_folder)
+    assert made.returncode == 0, made.stderr
+    readme = (from_folder / "visit-counter" / "README.md").read_text()
+    assert "cookiecutter <template> --replay-file .cookiecutter.json" in readme
+    assert "the address you got the template from" in readme
+    assert str(TEMPLATE_ROOT) not in readme
