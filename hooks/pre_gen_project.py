@@ -95,17 +95,19 @@ def problems_in(context: dict) -> list[str]:
     return [str(problem) for problem in found]
 
 
-def replay_file() -> Path | None:
+def replay_file(context: dict) -> Path | None:
     """Where cookiecutter saved these answers before running this hook (its replay file,
-    named after the template's folder), if it did: cruft, for one, does not."""
+    named after the template's folder), if it did: cruft, for one, does not, and a
+    `--config-file` may have put them elsewhere (then the file found holds other answers)."""
     try:
         from cookiecutter.config import get_user_config  # noqa: PLC0415 - cookiecutter's own
 
         replay_dir = Path(get_user_config()["replay_dir"]).expanduser()
+        path = replay_dir / f"{template_checkout().name}.json"
+        saved = json.loads(path.read_text(encoding="utf-8"))["cookiecutter"]
     except Exception:  # noqa: BLE001 - only a hint depends on it
         return None
-    path = replay_dir / f"{template_checkout().name}.json"
-    return path if path.is_file() else None
+    return path if answers(saved) == answers(context) else None
 
 
 def how_to_answer_again(context: dict, problems: list[str]) -> list[str]:
@@ -113,7 +115,7 @@ def how_to_answer_again(context: dict, problems: list[str]) -> list[str]:
     named = sorted({problem.split(" = ", 1)[0] for problem in problems if " = " in problem})
     if "project_name" in named:  # the slug and package name in the file were made from it
         named += [key for key in ("project_slug", "package_name") if key not in named]
-    saved = replay_file()
+    saved = replay_file(context)
     if saved is None:
         return ["Nothing was generated. Fix the values above and run cookiecutter again."]
     template = shlex.quote(str(context.get("_template") or template_checkout()))
