@@ -1,4 +1,9 @@
-"""Jinja extensions that cookiecutter loads from this template (see `_extensions`).
+"""Jinja extensions that cookiecutter (and cruft) load from this template (see `_extensions`).
+
+Cookiecutter imports this module from the template checkout before it asks the first
+question, with the Python that will run the hooks, so a Python too old is refused here, before
+any answer is typed, and at no cost (a `pre_prompt` hook would make cookiecutter copy the
+whole template folder, virtual environment included, on every run).
 
 - `QuietHookFailures`: when a hook rejects the answers, cookiecutter logs the hook's failure
   with a Python traceback under the hook's own clear message. The traceback says nothing a
@@ -10,18 +15,35 @@
   folder name that is a path, and makes any answer that fails to render an error naming it.
 - `EscapingFilters`: one filter per language a value is written in, so any answer the
   pre-generation hook accepts is data in the generated file, never syntax.
+- `TemplateCheckout`: the pre-generation hook needs the template's folder to load the
+  validator. cookiecutter puts it in the context as `_repo_dir` but cruft does not; both render
+  the hooks while working in that folder, so `{{ template_checkout() }}` gives it to the hook.
 """
 
 import logging
 import os
 import re
 import shlex
+import sys
 
 from cookiecutter.exceptions import FailedHookException
 from jinja2 import Template
 from jinja2.exceptions import TemplateSyntaxError, UndefinedError
 from jinja2.ext import Extension
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
+
+MINIMUM_PYTHON = (3, 11)
+
+if sys.version_info < MINIMUM_PYTHON:
+    # cookiecutter reports an ImportError from an extension as one line, before any question.
+    raise ImportError(
+        f"three-tier-flask needs Python {'.'.join(map(str, MINIMUM_PYTHON))} or newer, and "
+        f"this cookiecutter runs on Python {'.'.join(map(str, sys.version_info[:3]))}. "
+        "Fix: install cookiecutter with a newer Python (for example "
+        "`python3.12 -m pip install cookiecutter`) and run it again; nothing was asked or "
+        "generated."
+    )
+
 
 # --- QuietHookFailures ---------------------------------------------------------------------
 
@@ -268,3 +290,9 @@ class EscapingFilters(Extension):
             markdown_code=markdown_code,
             mermaid=mermaid_label,
         )
+
+
+class TemplateCheckout(Extension):
+    def __init__(self, environment):
+        super().__init__(environment)
+        environment.globals["template_checkout"] = os.getcwd

@@ -20,13 +20,15 @@ folder, which every path in the template and its tests refers to.)
 
 import importlib.util
 import json
-import os
+import shlex
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 # The answers arrive as JSON inside a raw string: a value is data, never code.
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
+# The template's folder, in a JSON list: a string last would end the raw string early.
+TEMPLATE_CHECKOUT_JSON = r"""[{{ template_checkout() | tojson }}]"""
 
 MINIMUM_PYTHON = (3, 11)
 MINIMUM_COOKIECUTTER = (2, 4)
@@ -75,18 +77,16 @@ def load_module(path: Path, name: str):
     return module
 
 
-def template_checkout(repo_dir: str) -> Path:
-    """The template's folder. cookiecutter passes on a relative template path (as in
-    `cookiecutter .`) as given, and runs this hook in the new project's folder, so a
-    relative path is resolved against the directory the user ran cookiecutter in."""
-    path = Path(repo_dir)
-    if path.is_absolute():
-        return path
-    return Path(os.environ.get("PWD") or os.getcwd()) / path
+def template_checkout() -> Path:
+    """The template's folder: cookiecutter and cruft both render this hook while working in
+    it (the template's `local_extensions.TemplateCheckout` gives it to Jinja), whereas only
+    cookiecutter passes it in the context, as `_repo_dir`, and cruft does not."""
+    (checkout,) = json.loads(TEMPLATE_CHECKOUT_JSON)
+    return Path(checkout)
 
 
-def load_validation(repo_dir: Path):
-    (path,) = repo_dir.glob("*cookiecutter.project_slug*/infra/validation.py")
+def load_validation(checkout: Path):
+    (path,) = checkout.glob("*cookiecutter.project_slug*/infra/validation.py")
     return load_module(path, "three_tier_flask_validation")
 
 
@@ -99,13 +99,45 @@ def problems_in(context: dict) -> list[str]:
     problems = version_problems(sys.version_info[:3], installed_cookiecutter())
     if problems:  # the validator itself needs the newer Python
         return problems
-    validation = load_validation(template_checkout(context["_repo_dir"]))
+    validation = load_validation(template_checkout())
     _, found = validation.validate(answers(context))
     return [str(problem) for problem in found]
 
 
+def replay_file(context: dict) -> Path | None:
+    """Where cookiecutter saved these answers before running this hook (its replay file,
+    named after the template's folder), if it did: cruft, for one, does not, and a
+    `--config-file` may have put them elsewhere (then the file found holds other answers)."""
+    try:
+        from cookiecutter.config import get_user_config  # noqa: PLC0415 - cookiecutter's own
+
+        replay_dir = Path(get_user_config()["replay_dir"]).expanduser()
+        path = replay_dir / f"{template_checkout().name}.json"
+        saved = json.loads(path.read_text(encoding="utf-8"))["cookiecutter"]
+    except Exception:  # noqa: BLE001 - only a hint depends on it
+        return None
+    return path if answers(saved) == answers(context) else None
+
+
+def how_to_answer_again(context: dict, problems: list[str]) -> list[str]:
+    """How to run again with the same answers, the wrong ones fixed."""
+    named = sorted({problem.split(" = ", 1)[0] for problem in problems if " = " in problem})
+    if "project_name" in named:  # the slug and package name in the file were made from it
+        named += [key for key in ("project_slug", "package_name") if key not in named]
+    saved = replay_file(context)
+    if saved is None:
+        return ["Nothing was generated. Fix the values above and run cookiecutter again."]
+    template = shlex.quote(str(context.get("_template") or template_checkout()))
+    return [
+        f"Nothing was generated. Your answers are saved in {saved}: fix "
+        f"{', '.join(named) or 'the values above'} in that file, then run",
+        f"  cookiecutter {template} --replay-file {shlex.quote(str(saved))}",
+    ]
+
+
 def main() -> int:
-    problems = problems_in(json.loads(ANSWERS_JSON))
+    context = json.loads(ANSWERS_JSON)
+    problems = problems_in(context)
     if not problems:
         return 0
     print(
@@ -115,11 +147,8 @@ def main() -> int:
     )
     for problem in problems:
         print(f"  - {problem}", file=sys.stderr)
-    print(
-        f"{HINT}Nothing was generated. Fix the values above and run cookiecutter again."
-        f"{TERMINATOR}",
-        file=sys.stderr,
-    )
+    hint = "\n".join(how_to_answer_again(context, problems))
+    print(f"{HINT}{hint}{TERMINATOR}", file=sys.stderr)
     return 1
 
 

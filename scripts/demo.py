@@ -3,8 +3,12 @@
 Steps, each printed as it runs: bake into build/demo, run the project's own tests, serve
 the app on localhost against an embedded PostgreSQL and count a few visits, then deploy
 the whole stack to moto on 127.0.0.1, print its outputs and destroy it again.
+
+Stopped by Ctrl-C, SIGTERM or SIGHUP, it stops what it started as Ctrl-C would: the step
+running gets SIGINT, then the app server and the local AWS emulator are stopped.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -30,9 +34,36 @@ def step(message: str) -> None:
     print(f"\n{BOLD}==> {message}{TERMINATOR}", flush=True)
 
 
+STOP_WITHIN = 60  # seconds a step has to end after SIGINT before it is killed
+
+
+def interrupt(signum: int, _frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_group(process: subprocess.Popen, first: signal.Signals) -> None:
+    """Signal the process group a step runs in, as a terminal's Ctrl-C would; SIGKILL it if
+    it still runs STOP_WITHIN seconds later."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, first)
+    try:
+        process.wait(STOP_WITHIN)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def run(project: Path, *command: str) -> None:
     print("$", " ".join(command), flush=True)
-    subprocess.run(command, cwd=project, check=True, env=project_env())
+    process = subprocess.Popen(command, cwd=project, env=project_env(), start_new_session=True)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        stop_group(process, signal.SIGINT)
+        raise
+    if code != 0:
+        raise subprocess.CalledProcessError(code, command)
 
 
 def project_env() -> dict[str, str]:
@@ -94,12 +125,21 @@ def serve_and_count(project: Path) -> None:
         status, body = fetch(f"{base}/health")
         print(f"GET /health -> {status} {body}")
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop_group(server, signal.SIGTERM)
 
 
-def main() -> int:
-    project = bake()
+def stop_local_aws(project: Path) -> None:
+    """Stop the emulator if a step left it running (nothing to do when it is not)."""
+    subprocess.run(
+        [str(VENV / "bin" / "python"), "-m", "devtools.local_aws", "down"],
+        cwd=project,
+        env=project_env(),
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def demonstrate(project: Path) -> None:
     make = ["make", "--no-print-directory", f"VENV={VENV}"]
     step("Running the project's own tests (make test)")
     run(project, *make, "test")
@@ -108,6 +148,22 @@ def main() -> int:
     run(project, *make, "deploy-local")
     step("Tearing it down again (make destroy-local)")
     run(project, *make, "destroy-local")
+
+
+def main() -> int:
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
+    project = bake()
+    try:
+        demonstrate(project)
+    except KeyboardInterrupt as stop:
+        print(f"\nStopped ({stop or 'SIGINT'}); nothing the demo started is left running.")
+        return 130
+    except subprocess.CalledProcessError as failed:
+        print(f"\nThe demo stopped: make {failed.cmd[-1]} failed (exit {failed.returncode}).")
+        return 1
+    finally:
+        stop_local_aws(project)
     step(f"Done. The baked project is in {project}")
     return 0
 

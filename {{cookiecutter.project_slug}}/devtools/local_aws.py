@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from devtools import moto_server, processes
+from devtools import moto_server, processes, stop_signals
 from devtools.emulated_aws import NOT_EMULATED, without_account_only_settings
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CODE_ROOT = Path(__file__).resolve().parent.parent  # where the infra package is
+PROJECT_ROOT = CODE_ROOT  # where stack.toml is
 STATE_DIR = PROJECT_ROOT / ".local-aws"
 STATE_FILE = STATE_DIR / "server.json"
 LOG_FILE = STATE_DIR / "server.log"
@@ -30,6 +32,11 @@ STOP_TIMEOUT_SECONDS = 5
 LOCAL_CONFIG = STATE_DIR / "stack.toml"
 
 GREEN, RED, RESET = "\x1b[32m", "\x1b[31m", "\x1b[0m"
+# The deploy tool's advice, in the commands that do the same on the emulator.
+LOCAL_COMMANDS = {
+    "`python -m infra apply`": "`make deploy-local`",
+    "`python -m infra destroy`": "`make destroy-local`",
+}
 
 
 def endpoint(port: int) -> str:
@@ -99,7 +106,11 @@ def start() -> dict:
         raise SystemExit(f"{RED}moto_server did not start; see {LOG_FILE}{RESET}") from None
     state = {"pid": process.pid, "port": port}
     STATE_FILE.write_text(json.dumps(state), encoding="utf-8")
-    seed_emulator(port)
+    try:
+        seed_emulator(port)
+    except Exception as error:  # noqa: BLE001 - one line, and no emulator left running
+        stop()
+        raise SystemExit(f"{RED}moto_server could not be prepared: {error}{RESET}") from None
     return state
 
 
@@ -144,10 +155,21 @@ def local_config() -> Path:
 
 
 def stack_region() -> str:
-    sys.path.insert(0, str(PROJECT_ROOT))
     from infra.stack_file import load  # noqa: PLC0415
 
-    return load().aws_region
+    return load(LOCAL_CONFIG).aws_region
+
+
+def settings_problems() -> list[str]:
+    """What is wrong in stack.toml (as the emulator gets it), checked before anything starts."""
+    from infra.stack_file import load  # noqa: PLC0415
+    from infra.validation import InvalidSettings  # noqa: PLC0415
+
+    try:
+        load(local_config())
+    except InvalidSettings as invalid:
+        return [str(problem) for problem in invalid.problems]
+    return []
 
 
 def stop() -> bool:
@@ -160,10 +182,39 @@ def stop() -> bool:
     return True
 
 
+def local_advice(line: str) -> str:
+    for command, local in LOCAL_COMMANDS.items():
+        line = line.replace(command, local)
+    return line
+
+
 def infra(port: int, *args: str) -> int:
+    """`python -m infra ARGS` on the emulator; its errors are passed on in local terms.
+    Interrupted, it is interrupted as Ctrl-C would, and left to finish what it was doing."""
     command = [sys.executable, "-m", "infra", *args]
     print(f"$ python {' '.join(command[1:])}   (AWS_ENDPOINT_URL={endpoint(port)})", flush=True)
-    return subprocess.call(command, env=environment(port), cwd=PROJECT_ROOT)  # noqa: S603
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+        command, env=environment(port), cwd=CODE_ROOT, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        for line in process.stderr:
+            sys.stderr.write(local_advice(line))
+            sys.stderr.flush()
+        return process.wait()
+    except KeyboardInterrupt:
+        with stop_signals.uninterrupted():
+            process.send_signal(signal.SIGINT)
+            process.wait()
+        raise
+
+
+def settings_refused() -> bool:
+    problems = settings_problems()
+    for problem in problems:
+        print(f"{RED}stack.toml: {problem}{RESET}", file=sys.stderr)
+    if problems:
+        print("Nothing was started. Fix stack.toml and run the same command again.")
+    return bool(problems)
 
 
 def print_environment(port: int) -> None:
@@ -173,14 +224,29 @@ def print_environment(port: int) -> None:
 
 
 def cmd_up() -> int:
+    if settings_refused():
+        return 1
     print_environment(start()["port"])
     return 0
 
 
 def cmd_deploy() -> int:
-    port = start()["port"]
-    print_environment(port)
-    return infra(port, "apply", "--auto-approve", "--config", str(local_config()))
+    if settings_refused():
+        return 1
+    started_here = read_state() is None
+    code = 1
+    try:
+        port = start()["port"]
+        print_environment(port)
+        code = infra(port, "apply", "--auto-approve", "--config", str(LOCAL_CONFIG))
+    finally:
+        if code != 0 and started_here:
+            with stop_signals.uninterrupted():
+                stop()
+            print("Local AWS stopped: it was started for this deploy, which did not finish.")
+        elif code != 0:
+            print("The local AWS still runs, with what earlier deploys made: make destroy-local")
+    return code
 
 
 def cmd_destroy() -> int:
@@ -189,10 +255,17 @@ def cmd_destroy() -> int:
         stop()
         print("Nothing to destroy: the local AWS is not running.")
         return 0
-    code = infra(state["port"], "destroy", "--auto-approve", "--config", str(local_config()))
-    if code == 0:
-        stop()
-        print("Local AWS stopped.")
+    code = 1
+    try:
+        if not settings_refused():
+            code = infra(state["port"], "destroy", "--auto-approve", "--config", str(LOCAL_CONFIG))
+    finally:
+        with stop_signals.uninterrupted():
+            stop()
+        if code == 0:
+            print("Local AWS stopped.")
+        else:
+            print("Local AWS stopped, and the local stack with it: the emulator keeps nothing.")
     return code
 
 
@@ -209,7 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1 or args[0] not in COMMANDS:
         print("usage: python -m devtools.local_aws " + "|".join(COMMANDS), file=sys.stderr)
         return 2
-    return COMMANDS[args[0]]()
+    stop_signals.stop_on_signals()
+    try:
+        return COMMANDS[args[0]]()
+    except KeyboardInterrupt:
+        print("Stopped.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

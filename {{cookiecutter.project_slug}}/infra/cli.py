@@ -1,13 +1,15 @@
 """`python -m infra validate|plan|apply|destroy|outputs|bootstrap-ci`: arguments, exit codes.
 
 Exit codes: 0 success (plan: no changes), 2 plan has changes, 1 error. Expected errors are
-one line with the fix; anything else also says how to resume.
+one line with the fix; anything else also says how to resume. When whatever reads the
+output stops reading (`python -m infra outputs --json | head -1`), the command ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -22,6 +24,7 @@ from infra.stack_file import DEFAULT_PATH, load
 from infra.validation import InvalidSettings, StackSettings
 
 RED, GREEN, BOLD, RESET = "\x1b[31m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
+READ_ONLY_COMMANDS = ("validate", "plan", "outputs")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -108,10 +111,21 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems.problems:
             _error(f"  {problem}")
         return 1
+    read_only = args.command in READ_ONLY_COMMANDS
     try:
-        return COMMANDS[args.command](args, settings, out)
+        code = COMMANDS[args.command](args, settings, out)
+        sys.stdout.flush()  # here, where a closed pipe can still be handled
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        if not read_only:
+            _error("The output was closed: run the same command again to see it finish.")
+        return 1
     except KeyboardInterrupt:
-        _error("Interrupted. Run the same command again to finish; nothing is duplicated.")
+        if read_only:
+            _error("Interrupted; nothing was changed.")
+        else:
+            _error("Interrupted. Run the same command again to finish; nothing is duplicated.")
         return 1
     except Exception as error:  # noqa: BLE001 - the last line of defence decides the exit code
         cause = error
@@ -121,8 +135,19 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         traceback.print_exception(cause, file=sys.stderr)
         _error(f"Error: {type(cause).__name__}: {cause}")
-        _error("The stack may be half changed: run the same command again to resume.")
+        if read_only:
+            _error(f"Nothing was changed: {args.command} only reads the stack.")
+        else:
+            _error("The stack may be half changed: run the same command again to resume.")
         return 1
+
+
+def _silence_stdout() -> None:
+    """Whatever is still buffered for the closed pipe goes nowhere, so Python's flush at exit
+    does not print a BrokenPipeError of its own."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _error(line: str) -> None:

@@ -16,6 +16,7 @@ import ipaddress
 import keyword
 import re
 import string
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -174,6 +175,26 @@ SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 STACK = re.compile(r"[a-z][a-z0-9]{0,9}")
 PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
 REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[1-9]")
+# The regions of the partitions an account can be opened in (aws, aws-cn, aws-us-gov), from
+# botocore's endpoint data: what `aws_region` may be. `python -m devtools.aws_regions` prints
+# this block again from the botocore installed; tests/infra/test_region_list.py compares them.
+REGIONS_AS_OF = "botocore 1.44.8, 2026-11-30"
+AWS_REGIONS = frozenset(
+    {
+        # aws
+        "af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2",
+        "ap-northeast-3", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2",
+        "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7",
+        "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1",
+        "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1",
+        "me-south-1", "mx-central-1", "sa-east-1", "us-east-1", "us-east-2", "us-west-1",
+        "us-west-2",
+        # aws-cn
+        "cn-north-1", "cn-northwest-1",
+        # aws-us-gov
+        "us-gov-east-1", "us-gov-west-1",
+    }
+)  # fmt: skip
 # GitHub's rules for OWNER/NAME, as its sign-up and new-repository forms enforce them: an
 # owner (user or organization) is 1 to 39 letters, digits and single hyphens, neither first
 # nor last; a repository name is 1 to 100 letters, digits, ".", "_" and "-", but not "." or "..".
@@ -346,8 +367,53 @@ def validate(raw: Mapping[str, Any]) -> tuple[StackSettings | None, list[Problem
     ):
         rule(check)
     if check.problems:
-        return None, check.problems
+        return None, _blamed_on_typed_values(raw, check.problems)
     return _settings(raw), []
+
+
+def _derived_slug(project_name: str) -> str:
+    """The template's default project_slug for a project name, as cookiecutter's slugify
+    makes it for plain ASCII names (a name it transliterates may differ: then no match)."""
+    text = unicodedata.normalize("NFKD", project_name).encode("ascii", "ignore").decode()
+    text = re.sub(r"['\"]", "", text.lower())
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "unnamed"
+
+
+def _derivations(raw: Mapping[str, Any]) -> dict[str, str]:
+    """Which answer each derived answer came from, when the template derived it (the
+    template's questions give project_slug from project_name, package_name from the slug)."""
+    name, slug, package = (raw.get(key) for key in ("project_name", "project_slug", "package_name"))
+    sources = {}
+    if isinstance(name, str) and slug == _derived_slug(name):
+        sources["project_slug"] = "project_name"
+    if isinstance(slug, str) and package == slug.replace("-", "_"):
+        sources["package_name"] = sources.get("project_slug", "project_slug")
+    return sources
+
+
+def _blamed_on_typed_values(raw: Mapping[str, Any], problems: list[Problem]) -> list[Problem]:
+    """A problem in a value the template derived is reported on the answer it came from,
+    saying what that answer produced: the student never typed the derived value."""
+    if "project_name" not in raw:  # stack.toml: every value there was written by hand
+        return problems
+    sources = _derivations(raw)
+    blamed = []
+    for problem in problems:
+        source = sources.get(problem.variable)
+        if source is None:
+            blamed.append(problem)
+            continue
+        example = "Visit Counter" if source == "project_name" else "visit-counter"
+        blamed.append(
+            Problem(
+                source,
+                raw[source],
+                f"gives {problem.variable} {problem.value!r}, which {problem.reason}; "
+                f"change {source}, or answer {problem.variable} yourself",
+                example,
+            )
+        )
+    return blamed
 
 
 def parse(raw: Mapping[str, Any]) -> StackSettings:
@@ -422,6 +488,14 @@ def _check_names(check: _Checker) -> None:
 
 def _check_network(check: _Checker) -> None:
     region = check.text("aws_region", REGION, "is not an AWS region name", "ap-south-1")
+    if region and REGION.fullmatch(region) and region not in AWS_REGIONS:
+        check.fail(
+            "aws_region",
+            f"is not an AWS region (the regions known to {REGIONS_AS_OF}; a region opened "
+            "since: update AWS_REGIONS in infra/validation.py)",
+            "ap-south-1",
+        )
+        region = ""
     zones = as_list(check.raw.get("availability_zones", ""))
     for zone in zones:
         if region and not re.fullmatch(re.escape(region) + r"[a-z]", zone):
@@ -492,7 +566,15 @@ def _check_app(check: _Checker) -> None:
     low = check.integer("app_min_size", 1, 20, "1")
     desired = check.integer("app_desired_capacity", 1, 20, "1")
     high = check.integer("app_max_size", 1, 20, "2")
-    if None not in (low, desired, high) and not low <= desired <= high:  # type: ignore[operator]
+    if None in (low, desired, high):
+        return
+    if low > high:  # type: ignore[operator]
+        check.fail(
+            "app_min_size",
+            f"is larger than app_max_size ({high})",
+            f"{high} with app_max_size {high}, or app_max_size {low} or more",
+        )
+    elif not low <= desired <= high:  # type: ignore[operator]
         check.fail(
             "app_desired_capacity",
             f"must satisfy app_min_size ({low}) <= app_desired_capacity ({desired}) "

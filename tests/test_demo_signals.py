@@ -1,0 +1,81 @@
+"""`make demo` stopped by SIGTERM while it serves the app (its `make dev` step) leaves
+nothing running: no gunicorn, no embedded PostgreSQL, no port taken."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+from helpers import TEMPLATE_ROOT, bake_into
+
+# scripts/demo.py's serve step on a baked project, its SIGTERM and SIGHUP handling as in
+# main(); a SIGTERM to the demo itself arrives once the app has answered its health check.
+SERVE_THEN_SIGTERM = """
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import demo
+
+for signum in (signal.SIGTERM, signal.SIGHUP):
+    signal.signal(signum, demo.interrupt)
+answer = demo.fetch
+
+def fetch_then_stop(url):
+    status, body = answer(url)
+    if url.endswith("/health") and status == 200:
+        print("SERVING", demo.free_port.last, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+    return status, body
+
+free_port = demo.free_port
+def remembered_port():
+    remembered_port.last = free_port()
+    return remembered_port.last
+demo.free_port = remembered_port
+demo.free_port.last = None
+demo.fetch = fetch_then_stop
+try:
+    demo.serve_and_count(Path(sys.argv[2]))
+except KeyboardInterrupt as stop:
+    print("STOPPED", stop, flush=True)
+"""
+
+
+def processes_of(project) -> list[psutil.Process]:
+    """gunicorn and PostgreSQL processes working for `project`."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "cwd"]):
+        try:
+            text = " ".join(process.info["cmdline"] or []) + " " + (process.info["cwd"] or "")
+        except psutil.Error:
+            continue
+        if str(project) in text and ("gunicorn" in text or "postgres" in text):
+            found.append(process)
+    return found
+
+
+def test_make_demo_stopped_while_serving_leaves_no_server(tmp_path):
+    project = bake_into(tmp_path / "bake")
+    result = subprocess.run(
+        [sys.executable, "-c", SERVE_THEN_SIGTERM, str(TEMPLATE_ROOT / "scripts"), str(project)],
+        env={key: value for key, value in os.environ.items() if key != "DATABASE_URL"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert "SERVING" in result.stdout, result.stderr
+    assert "STOPPED SIGTERM" in result.stdout, result.stdout + result.stderr
+    port = int(result.stdout.split("SERVING ")[1].split()[0])
+
+    deadline = time.monotonic() + 10
+    while processes_of(project) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = processes_of(project)
+    for process in left:  # the test leaves nothing either
+        process.send_signal(signal.SIGKILL)
+    assert left == [], "the demo left a server running"
+    assert not (project / ".dev-postgres" / "postmaster.pid").exists()
+    assert port not in {conn.laddr.port for conn in psutil.net_connections("tcp")}
