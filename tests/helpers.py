@@ -5,6 +5,9 @@ pyproject.toml puts this folder on `sys.path` (`pythonpath = ["tests"]`).
 """
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -54,3 +57,27 @@ def bake_into(output_dir: Path, **extra_context) -> Path:
         config_file=str(user_config(output_dir.parent)),
     )
     return Path(project)
+
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, env={**os.environ, **GIT_IDENTITY}, check=True)
+
+
+def template_repository(folder: Path) -> Path:
+    """The template as it is on disk, committed to a git repository of its own in `folder`:
+    what cruft and `cookiecutter git+file://...` clone from."""
+    repo = folder / "three-tier-flask"
+    ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".*_cache", "build")
+    shutil.copytree(TEMPLATE_ROOT, repo, ignore=ignore)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "the template")
+    return repo

@@ -4,22 +4,12 @@ has no `_repo_dir`, and still find the validator. Offline: the template is a loc
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
-from helpers import TEMPLATE_ROOT
+from helpers import GIT_IDENTITY, template_repository
 
-NOT_TEMPLATE_FILES = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "build"
-)
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
 TEMPLATE_CHANGE = "# a line added to the template after the project was created\n"
 
 
@@ -49,11 +39,7 @@ def commit_all(repo, message):
 @pytest.fixture
 def template_repo(tmp_path):
     """The template as it is on disk, committed to a git repository of its own."""
-    repo = tmp_path / "three-tier-flask"
-    shutil.copytree(TEMPLATE_ROOT, repo, ignore=NOT_TEMPLATE_FILES)
-    run(["git", "init", "-q"], cwd=repo)
-    commit_all(repo, "the template")
-    return repo
+    return template_repository(tmp_path)
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ again with the answers cookiecutter saved, which then works."""
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 
-from helpers import TEMPLATE_ROOT
+from helpers import TEMPLATE_ROOT, template_repository
 
 # A cookiecutter that believes it runs on Python 3.10: everything else is real.
 COOKIECUTTER_ON_OLD_PYTHON = (
@@ -17,15 +16,6 @@ COOKIECUTTER_ON_OLD_PYTHON = (
     "from cookiecutter.cli import main; main()"
 )
 FIRST_QUESTION = "What is your project called?"
-NOT_TEMPLATE_FILES = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "build"
-)
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
 
 
 def without_user_config() -> dict[str, str]:
@@ -118,10 +108,7 @@ def test_a_region_aws_does_not_have_is_refused_when_generating(tmp_path):
 def test_the_generated_readme_updates_from_the_address_the_template_came_from(tmp_path):
     """From a git address, the update commands name it; from a folder of the machine that
     generated the project, they say what to put instead."""
-    repo = tmp_path / "three-tier-flask"
-    shutil.copytree(TEMPLATE_ROOT, repo, ignore=NOT_TEMPLATE_FILES)
-    for git in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the template"]):
-        subprocess.run(["git", *git], cwd=repo, env={**os.environ, **GIT_IDENTITY}, check=True)
+    repo = template_repository(tmp_path)
     address = f"git+file://{repo}"
     made = cookiecutter(address, "--no-input", home=tmp_path, cwd=tmp_path)
     assert made.returncode == 0, made.stderr
