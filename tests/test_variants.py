@@ -10,8 +10,9 @@ import pytest
 from helpers import bake_ok
 from variants import VARIANTS
 
-# The template's environment holds every pin of the generated project, so the baked
-# project's Makefile reuses it instead of installing a second copy.
+# The template's environment holds every package of the generated project's uv.lock at the
+# same version, so the baked project's Makefile reuses it instead of installing a second copy:
+# its `uv sync --frozen --inexact` (inexact for any VENV= but .venv) finds all of it in place.
 TEMPLATE_VENV = Path(sys.prefix)
 
 
