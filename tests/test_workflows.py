@@ -675,3 +675,24 @@ def test_every_run_script_passes_shellcheck(default_project, arm_project):
             if "run" in step:
                 result = run_tool("shellcheck", "--shell=bash", "-", input=step["run"])
                 assert result.returncode == 0, f"{path.name}: {job_id}: {result.stdout}"
+
+
+@pytest.mark.parametrize("where", ["template", "generated"])
+def test_the_git_hooks_run_exactly_make_lints_checks(where, default_project):
+    """Each pre-commit hook is one `make lint-...` target from .venv's tools, and together
+    they are `make lint`: the two cannot drift apart."""
+    root = {"template": TEMPLATE_ROOT, "generated": default_project}[where]
+    config = yaml.safe_load((root / ".pre-commit-config.yaml").read_text())
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]
+    hooks = config["repos"][0]["hooks"]
+    assert {hook["language"] for hook in hooks} == {"system"}
+    targets = []
+    for hook in hooks:
+        command = shlex.split(hook["entry"])
+        assert command[:2] == ["make", "--no-print-directory"] and len(command) == 3, hook
+        assert hook["pass_filenames"] is False, hook["id"]
+        targets.append(command[2])
+    makefile = (root / "Makefile").read_text()
+    lints = re.search(r"^LINTS := (.+)$", makefile, re.MULTILINE)[1].split()
+    assert re.search(r"^lint: \$\(LINTS\) ##", makefile, re.MULTILINE)
+    assert sorted(targets) == sorted(lints)
