@@ -19,8 +19,8 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	@python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (python3 is " + sys.version.split()[0] + ")")'
 	@test -x $(PYTHON) || { echo "Creating $(VENV) ..."; python3 -m venv $(VENV); }
 	@test -x $(UV) || { echo "Getting uv $(UV_VERSION) into $(VENV) ..."; \
-		$(PYTHON) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
-	@echo "Installing the locked dependencies into $(VENV) (about a minute the first time) ..."
+		$(PYTHON) -m pip install --disable-pip-version-check uv==$(UV_VERSION); }
+	@echo "Installing what uv.lock pins into $(VENV) (uv reuses its cache after the first time) ..."
 	$(UV) sync --frozen
 	@touch $@
 
