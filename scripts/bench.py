@@ -92,6 +92,11 @@ def report(bakes: list[float], first_run: dict, suite_row: str, load: str) -> st
             f"{first:.0f} s | under 180 s: {first_verdict} |",
             suite_row,
             "",
+            "How: each `make install` is that of a freshly baked default project, with uv's and "
+            "pip's caches in a folder of their own: empty the first time, then (after removing "
+            "`.venv`) warm. The first `make test` follows, as a student's would. The suite runs "
+            "the whole template test suite with its default two workers.",
+            "",
         ]
     )
 
