@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test demo bench lint $(LINTS) clean
+.PHONY: help install lock test demo bench lint clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,7 @@ bench: install ## Time a bake and the whole test suite (writes BENCHMARKS.md)
 # (tests/test_variants.py runs each variant's own `make lint`).
 LINTS := lint-python lint-shell lint-schemas lint-workflows lint-lock
 
+.PHONY: $(LINTS)
 lint: $(LINTS) ## Check the template's own Python, scripts, workflows and uv.lock
 
 lint-python: install
