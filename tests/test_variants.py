@@ -10,8 +10,9 @@ import pytest
 from helpers import bake_ok
 from variants import VARIANTS
 
-# The template's environment holds every pin of the generated project, so the baked
-# project's Makefile reuses it instead of installing a second copy.
+# The template's environment holds every package of the generated project's uv.lock at the
+# same version, so the baked project's Makefile reuses it instead of installing a second copy:
+# its `uv sync --frozen --inexact` (inexact for any VENV= but .venv) finds all of it in place.
 TEMPLATE_VENV = Path(sys.prefix)
 
 
@@ -29,6 +30,7 @@ def make(project: Path, *targets: str) -> subprocess.CompletedProcess:
     )
 
 
+# `make test-all`: the exhaustive tests too, which a project's `make test` leaves out.
 # The generated suite runs in full for `defaults`, and for every variant where each has a
 # machine of its own (the template's GitHub CI sets FULL_VARIANT_SUITES). Where the four
 # share two cores (`make test`, .ci/run), the other variants run the tests their answers
@@ -52,8 +54,8 @@ ANSWER_DEPENDENT = (
 def test_variant_passes_its_linters_and_its_own_tests(cookies, name):
     project = bake_ok(cookies, **VARIANTS[name]).project_path
     if name == "defaults" or os.environ.get("FULL_VARIANT_SUITES"):
-        result = make(project, "lint", "test")
+        result = make(project, "lint", "test-all")
     else:
-        result = make(project, "lint", "test", f"PYTEST_ARGS={' '.join(ANSWER_DEPENDENT)}")
+        result = make(project, "lint", "test-all", f"PYTEST_ARGS={' '.join(ANSWER_DEPENDENT)}")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-6000:]
     assert " passed" in result.stdout

@@ -9,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -34,9 +35,11 @@ PINNED_USES = re.compile(
 )
 GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
 # The jobs that can get AWS credentials, and all that they may install: the deploy tool's
-# dependencies (boto3 and what it needs), from a hash-locked file, never the dev tools.
+# dependencies (boto3 and what it needs), uv.lock's `deploy` group with its hashes, never the
+# dev tools. uv, in a venv of its own, only writes that group out for pip.
 CREDENTIAL_JOBS = [("deploy.yml", "deploy"), ("destroy.yml", "destroy")]
 DEPLOY_REQUIREMENTS = "requirements-deploy.txt"
+UV_VENV = '"$RUNNER_TEMP/uv/bin/'
 DEPLOY_PACKAGES = {
     "boto3",
     "botocore",
@@ -83,7 +86,7 @@ def steps_of(path: Path):
 
 def run_tool(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
     tool = TOOLS / args[0]
-    assert tool.exists(), f"{args[0]} is missing from {TOOLS}: add it to requirements-dev.txt"
+    assert tool.exists(), f"{args[0]} is missing from {TOOLS}: add it to pyproject.toml's groups"
     return subprocess.run(
         [str(tool), *args[1:]],
         input=input,
@@ -125,9 +128,9 @@ def test_the_generated_project_has_its_workflows_and_dependabot(default_project)
     assert names == ["ci.yml", "deploy.yml", "destroy.yml"]
     generated = yaml.safe_load((default_project / ".github" / "dependabot.yml").read_text())
     ecosystems = [update["package-ecosystem"] for update in generated["updates"]]
-    assert sorted(ecosystems) == ["docker", "github-actions", "pip"]
+    assert sorted(ecosystems) == ["docker", "github-actions", "uv"]
     root = yaml.safe_load((TEMPLATE_GITHUB / "dependabot.yml").read_text())["updates"]
-    assert sorted(update["package-ecosystem"] for update in root) == ["github-actions", "pip"]
+    assert sorted(update["package-ecosystem"] for update in root) == ["github-actions", "uv"]
 
 
 def test_workflows_and_dependabot_match_githubs_schemas(default_project, arm_project):
@@ -225,21 +228,40 @@ def shell_lines(script: str) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
 
-def project_pins(project: Path, name: str = "requirements-dev.txt") -> dict[str, str]:
-    """`package: version` for every `==` pin of a requirements file and the files it includes."""
-    pins = {}
-    for line in (project / name).read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("-r "):
-            pins |= project_pins(project, line.removeprefix("-r ").strip())
-        elif "==" in line:
-            package, version = line.split("==")
-            pins[canonical(package.split("[")[0])] = version.strip()
-    return pins
+def locked(lock: Path) -> dict[tuple[str, str], set[str]]:
+    """uv.lock's packages from the index: (name, version) and the sha256 of each file. A name
+    can have two versions, each for its own Python versions."""
+    packages = {}
+    for package in tomllib.loads(lock.read_text())["package"]:
+        if "registry" not in package["source"]:
+            continue  # the project itself
+        files = [*package.get("wheels", []), *filter(None, [package.get("sdist")])]
+        assert all(file["hash"].startswith("sha256:") for file in files), package["name"]
+        hashes = {file["hash"].removeprefix("sha256:") for file in files}
+        packages[package["name"], package["version"]] = hashes
+    return packages
 
 
-def deploy_requirements(project: Path) -> dict[str, tuple[str, list[str]]]:
-    """`package: (version, sha256 hashes)` for each entry of requirements-deploy.txt."""
+def install_step(project: Path, workflow: str) -> dict:
+    return step_named(project / ".github" / "workflows" / workflow, "Install the deploy tool")
+
+
+def deploy_requirements(project: Path, tmp_path: Path) -> dict[str, tuple[str, list[str]]]:
+    """`package: (version, sha256 hashes)` for each entry of the requirements file that the
+    deploy job's own `uv export` line writes from the project's uv.lock."""
+    (tmp_path / "uv" / "bin").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "uv" / "bin" / "uv").unlink(missing_ok=True)
+    (tmp_path / "uv" / "bin" / "uv").symlink_to(TOOLS / "uv")
+    lines = shell_lines(install_step(project, "deploy.yml")["run"])
+    export = [line for line in lines if " export " in line]
+    assert len(export) == 1, export
+    subprocess.run(
+        ["bash", "-euc", export[0]],
+        cwd=project,
+        env={**os.environ, "RUNNER_TEMP": str(tmp_path)},
+        check=True,
+        capture_output=True,
+    )
     entries = {}
     # Every line that is not a comment is a pin with its hashes: no option can send pip to
     # another index or a local folder, or pull in another file.
@@ -262,11 +284,18 @@ def test_jobs_with_aws_credentials_install_only_the_hash_locked_deploy_requireme
             where = f"{project.name}/{name}: {job_id}"
             lines = [line for step in steps for line in shell_lines(step.get("run", ""))]
             for line in lines:
-                # No make target (`make install` brings every dev tool), no dev requirements.
+                # No make target (`make install` brings every dev tool), no uv sync of the
+                # default groups, no dev group.
                 assert not re.search(r"(^|[;&|(]\s*)make\b", line), f"{where}: {line}"
-                assert "requirements-dev" not in line, f"{where}: {line}"
-            installs = [line for line in lines if re.search(r"\bpip3?\b.*\binstall\b", line)]
-            assert len(installs) == 1, f"{where}: one pip install, not {installs}"
+                assert not re.search(r"/uv (sync|run|pip)\b", line), f"{where}: {line}"
+                assert "--group dev" not in line and "--all-groups" not in line, f"{where}: {line}"
+            pip_installs = [line for line in lines if re.search(r"\bpip3?\b.*\binstall\b", line)]
+            # uv, pinned, into a venv of its own outside the checkout; then the deploy group.
+            uv_installs = [line for line in pip_installs if line.startswith(UV_VENV)]
+            assert len(uv_installs) == 1, f"{where}: {pip_installs}"
+            assert re.search(r" uv==\d+\.\d+\.\d+$", uv_installs[0]), f"{where}: {uv_installs}"
+            installs = [line for line in pip_installs if line not in uv_installs]
+            assert len(installs) == 1, f"{where}: one pip install into .venv, not {installs}"
             command = shlex.split(installs[0])
             # The fresh venv's own pip; nothing but the hash-locked file, nothing built from source.
             assert command[:4] == [".venv/bin/python", "-m", "pip", "install"], where
@@ -299,19 +328,45 @@ def test_jobs_with_aws_credentials_install_only_the_hash_locked_deploy_requireme
     assert destroy["run"] == '.venv/bin/python -m infra destroy --auto-approve --stack "$STACK"'
 
 
-def test_the_deploy_requirements_are_hash_locked_at_the_projects_pins(default_project):
-    entries = deploy_requirements(default_project)
+def test_the_deploy_requirements_are_hash_locked_at_the_projects_pins(default_project, tmp_path):
+    entries = deploy_requirements(default_project, tmp_path)
     assert set(entries) == DEPLOY_PACKAGES
-    pins = project_pins(default_project)
-    runtime = project_pins(default_project, "requirements.txt")
+    pins = locked(default_project / "uv.lock")
     for package, (version, hashes) in entries.items():
-        assert version == pins[package] == runtime[package], package
+        assert (package, version) in pins, package
         assert hashes and len(set(hashes)) == len(hashes), package
+        assert set(hashes) == pins[package, version], package
 
 
-def test_the_deploy_requirements_are_exactly_what_boto3_needs(default_project):
+def test_the_lock_is_the_projects_whatever_its_name(cookies_session, tmp_path):
+    """uv.lock names the project once, by its Jinja tag: every bake's lock is its own and up to
+    date (`uv lock --check` fails on a lock that another project's name or stale groups made)."""
+    for slug in ("visit-counter", "the-shop-2"):
+        project = bake_ok(cookies_session, project_slug=slug).project_path
+        result = subprocess.run(
+            [str(TOOLS / "uv"), "lock", "--check", "--offline"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(tmp_path / "unused")},
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_template_environment_holds_the_generated_projects_locked_versions(default_project):
+    """The template's tests run each baked project in the template's environment, so its
+    uv.lock must pin every package of the generated project's at the same version."""
+    generated = locked(default_project / "uv.lock")
+    template = locked(TEMPLATE_ROOT / "uv.lock")
+    missing = sorted(pin for pin in generated if pin not in template)
+    assert missing == [], "not in the template's uv.lock: set the same pins, then `make lock`"
+
+
+def test_the_deploy_requirements_are_exactly_what_boto3_needs(default_project, tmp_path):
     """boto3's dependencies, followed through the installed metadata of these same versions."""
-    entries = deploy_requirements(default_project)
+    entries = deploy_requirements(default_project, tmp_path)
     for package, (version, _) in entries.items():
         assert metadata.version(package) == version, f"{package}: the template's venv is stale"
     needed, todo = set(), ["boto3"]
@@ -648,3 +703,24 @@ def test_every_run_script_passes_shellcheck(default_project, arm_project):
             if "run" in step:
                 result = run_tool("shellcheck", "--shell=bash", "-", input=step["run"])
                 assert result.returncode == 0, f"{path.name}: {job_id}: {result.stdout}"
+
+
+@pytest.mark.parametrize("where", ["template", "generated"])
+def test_the_git_hooks_run_exactly_make_lints_checks(where, default_project):
+    """Each pre-commit hook is one `make lint-...` target from .venv's tools, and together
+    they are `make lint`: the two cannot drift apart."""
+    root = {"template": TEMPLATE_ROOT, "generated": default_project}[where]
+    config = yaml.safe_load((root / ".pre-commit-config.yaml").read_text())
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]
+    hooks = config["repos"][0]["hooks"]
+    assert {hook["language"] for hook in hooks} == {"system"}
+    targets = []
+    for hook in hooks:
+        command = shlex.split(hook["entry"])
+        assert command[:2] == ["make", "--no-print-directory"] and len(command) == 3, hook
+        assert hook["pass_filenames"] is False, hook["id"]
+        targets.append(command[2])
+    makefile = (root / "Makefile").read_text()
+    lints = re.search(r"^LINTS := (.+)$", makefile, re.MULTILINE)[1].split()
+    assert re.search(r"^lint: \$\(LINTS\) ##", makefile, re.MULTILINE)
+    assert sorted(targets) == sorted(lints)

@@ -69,6 +69,17 @@ class PostgresTarget:
             conn.close()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run in parallel (pytest-xdist, `make test`), each worker starts its own embedded server;
+    but workers would share the one database of DATABASE_URL, so then the app tests all run
+    on one worker (`--dist loadgroup`), one after another."""
+    if os.environ.get("DATABASE_URL"):
+        here = Path(__file__).parent
+        for item in items:
+            if here in item.path.parents:
+                item.add_marker(pytest.mark.xdist_group("database_url"))
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresTarget]:
     external = os.environ.get("DATABASE_URL")

@@ -9,6 +9,8 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from devtools.load_generator import run as generate_load
 from devtools.processes import http_get
 from {{ cookiecutter.package_name }}.config import HEALTH_CHECK_PATH
@@ -37,6 +39,7 @@ def visits(body: str) -> int:
     return int(body.split()[2])  # "Page visited N times!"
 
 
+@pytest.mark.exhaustive
 def test_20000_requests_from_32_clients_raise_the_count_by_exactly_20000(start_gunicorn, postgres):
     """32 keep-alive clients, 20,000 requests through every worker and thread: the count
     rises by exactly 20,000, and every request is answered 200. (About 7 s on 2 idle CPUs;

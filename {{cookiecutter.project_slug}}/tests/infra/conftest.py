@@ -150,6 +150,14 @@ def deployed(moto, instance_refreshes, infra) -> Result:
     return result
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """In a parallel run (`make test`: pytest-xdist, `--dist loadgroup`), the tests that share
+    a module's applied_stack run on one worker, so each module applies its stack once."""
+    for item in items:
+        if "applied_stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(f"applied_stack:{item.module.__name__}"))
+
+
 @pytest.fixture(scope="module")
 def applied_stack(tmp_path_factory) -> Iterator[tuple[Project, str]]:
     """One stack applied for a whole test module that only looks at it: (project, output)."""

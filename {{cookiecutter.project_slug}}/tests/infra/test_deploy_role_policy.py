@@ -45,6 +45,7 @@ def turn_every_option_on(project: Project) -> None:
         project.set(option, value)
 
 
+@pytest.mark.exhaustive
 def test_every_call_of_plan_apply_update_outputs_and_destroy_is_allowed(
     project, infra, instance_refreshes, budgets_api, hosted_zone, acm_validates, aws_client
 ):

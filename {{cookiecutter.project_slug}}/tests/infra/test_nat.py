@@ -209,6 +209,7 @@ def test_apply_builds_the_gateways_and_routes_plan_is_clean_destroy_leaves_nothi
         assert when("ReleaseAddress", "AllocationId", allocation) > deleted
 
 
+@pytest.mark.exhaustive
 def test_switching_between_none_single_and_per_az_keeps_every_plan_clean(
     moto, instance_refreshes, project, infra, aws_client, operations
 ):

@@ -82,6 +82,7 @@ def test_defaults_leave_every_option_off(deployed, aws_client, project):
     assert lb_attributes(aws_client, settings)["access_logs.s3.enabled"] == "false"
 
 
+@pytest.mark.exhaustive
 def test_every_option_is_applied_refused_by_destroy_removed_and_destroyed(
     moto, instance_refreshes, infra, project, aws_client, requests
 ):
