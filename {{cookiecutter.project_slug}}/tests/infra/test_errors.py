@@ -49,8 +49,10 @@ def test_instance_type_not_offered(moto, project, infra):
 def test_unknown_region(moto, project, infra):
     project.set("aws_region", '"xx-nowhere-1"')
     project.set("availability_zones", "[]")
-    line = one_line_error(infra("plan"))
-    assert line.startswith("Error: Unknown AWS region 'xx-nowhere-1'")
+    result = infra("plan")
+    assert result.code == 1
+    assert "Traceback" not in result.err
+    assert "aws_region = 'xx-nowhere-1': is not an AWS region" in result.err
 
 
 def test_quota_exceeded(moto, infra, inject_failure):

@@ -26,6 +26,7 @@ def test_user_data_values_are_shell_quoted():
             "db_identifier": "x-dev-db",
             "db_name": "visits",
             "app_port": "5000",
+            "health_check_path": "/health",
             "log_group": "/x/dev/app; reboot",
         }
     )
