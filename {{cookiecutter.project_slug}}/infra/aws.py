@@ -60,7 +60,8 @@ class Aws:
         self._identity: dict | None = None
         self._identity_lock = threading.Lock()
 
-    def client(self, service: str, config: botocore.config.Config = RETRY_CONFIG):
+    def client(self, service: str, config: botocore.config.Config | None = None):
+        config = config or RETRY_CONFIG  # read at each call: tests swap RETRY_CONFIG
         key = (self.region, service, id(config), _environment_key())
         with _CLIENTS_LOCK:
             if key not in _CLIENTS:
