@@ -161,7 +161,7 @@ class Boot:
         stand_ins = folder / "stand-ins"
         stand_ins.mkdir()
         real_aws = Path(sys.executable).parent / "aws"
-        assert real_aws.exists(), "awscli is missing: install requirements-dev.txt"
+        assert real_aws.exists(), "awscli is missing: run make install (uv.lock's dev group has it)"
         for name in (*RECORDED, "aws"):
             program = stand_ins / name
             program.write_text(
