@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -81,3 +82,18 @@ def template_repository(folder: Path) -> Path:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "the template")
     return repo
+
+
+def cookiecutter_command(*args, home: Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The cookiecutter command line, with its replay folder in `home`, not the user's, and no
+    user config."""
+    environment = {key: value for key, value in os.environ.items() if key != "COOKIECUTTER_CONFIG"}
+    return subprocess.run(
+        [sys.executable, "-m", "cookiecutter", *args],
+        cwd=cwd,
+        env={**environment, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )

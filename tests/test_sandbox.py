@@ -2,16 +2,13 @@
 another), in jinja2's sandbox: the known ways out of a Jinja template are refused, naming
 the answer, and never run. Each payload below would create a marker file if it ran."""
 
-import subprocess
-import sys
-
 import pytest
 import yaml
 from bake_checks import bake_in, snapshot
 from cookiecutter.environment import StrictEnvironment
 from cookiecutter.exceptions import UndefinedVariableInTemplate
 from cookiecutter.main import cookiecutter
-from helpers import COOKIECUTTER_JSON, TEMPLATE_ROOT
+from helpers import COOKIECUTTER_JSON, TEMPLATE_ROOT, cookiecutter_command
 from jinja2 import StrictUndefined
 
 TOUCH = "touch MARKER"
@@ -115,13 +112,8 @@ def test_every_environment_cookiecutter_builds_for_this_template_is_the_sandbox(
 def test_the_command_from_the_issue_runs_nothing_and_names_the_answer(tmp_path):
     marker = tmp_path / "ran"
     answer = "description=" + payload("cycler globals", marker)
-    result = subprocess.run(
-        [sys.executable, "-m", "cookiecutter", str(TEMPLATE_ROOT), "--no-input"]
-        + ["-o", str(tmp_path / "output"), answer],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    result = cookiecutter_command(
+        str(TEMPLATE_ROOT), "--no-input", "-o", str(tmp_path / "output"), answer, home=tmp_path
     )
     assert result.returncode == 1
     assert "Unable to render variable 'description'" in result.stdout

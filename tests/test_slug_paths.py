@@ -2,13 +2,10 @@
 output folder, and a refused slug leaves the output folder, and the one around it, exactly
 as they were."""
 
-import subprocess
-import sys
-
 import pytest
 from bake_checks import bake_in, snapshot
 from cookiecutter.exceptions import FailedHookException
-from helpers import TEMPLATE_ROOT
+from helpers import TEMPLATE_ROOT, cookiecutter_command
 
 # Slugs that are paths: refused before cookiecutter creates any folder.
 PATH_SLUGS = [
@@ -69,13 +66,13 @@ def test_a_refused_slug_that_is_a_folder_name_leaves_the_output_folder_as_it_was
 
 
 def test_the_command_line_says_which_answer_and_why_in_one_message(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "cookiecutter", str(TEMPLATE_ROOT), "--no-input"]
-        + ["-o", str(tmp_path / "output"), "project_slug=../escape"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    result = cookiecutter_command(
+        str(TEMPLATE_ROOT),
+        "--no-input",
+        "-o",
+        str(tmp_path / "output"),
+        "project_slug=../escape",
+        home=tmp_path,
     )
     assert result.returncode == 1
     assert "project_slug = '../escape': must be one folder name" in result.stdout

@@ -8,7 +8,7 @@ import shlex
 import subprocess
 import sys
 
-from helpers import TEMPLATE_ROOT, template_repository
+from helpers import TEMPLATE_ROOT, cookiecutter_command, template_repository
 
 # A cookiecutter that believes it runs on Python 3.10: everything else is real.
 COOKIECUTTER_ON_OLD_PYTHON = (
@@ -16,23 +16,6 @@ COOKIECUTTER_ON_OLD_PYTHON = (
     "from cookiecutter.cli import main; main()"
 )
 FIRST_QUESTION = "What is your project called?"
-
-
-def without_user_config() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if key != "COOKIECUTTER_CONFIG"}
-
-
-def cookiecutter(*args, home, cwd):
-    """The cookiecutter command, with its replay folder in `home`, not the user's."""
-    return subprocess.run(
-        [sys.executable, "-m", "cookiecutter", *args],
-        cwd=cwd,
-        env={**without_user_config(), "HOME": str(home)},
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
 
 
 def test_a_python_too_old_is_refused_before_the_first_question(tmp_path):
@@ -57,7 +40,7 @@ def test_a_wrong_answer_names_what_was_typed_and_the_saved_answers_make_it_again
     home.mkdir()
     out.mkdir()
     typed = ["project_name=123 Go", "app_min_size=3", "app_max_size=2"]
-    refused = cookiecutter(str(TEMPLATE_ROOT), "--no-input", *typed, home=home, cwd=out)
+    refused = cookiecutter_command(str(TEMPLATE_ROOT), "--no-input", *typed, home=home, cwd=out)
     assert refused.returncode != 0
     errors = refused.stdout + refused.stderr
     assert "Traceback" not in errors
@@ -90,14 +73,14 @@ def test_a_wrong_answer_names_what_was_typed_and_the_saved_answers_make_it_again
         project_name="Go 123", project_slug="go-123", package_name="go_123", app_min_size="1"
     )
     replay.write_text(json.dumps(answers))
-    again = cookiecutter(*shlex.split(command)[1:], home=home, cwd=out)
+    again = cookiecutter_command(*shlex.split(command)[1:], home=home, cwd=out)
     assert again.returncode == 0, again.stdout + again.stderr
     stack_toml = (out / "go-123" / "stack.toml").read_text()
     assert "app_min_size = 1" in stack_toml and "app_max_size = 2" in stack_toml
 
 
 def test_a_region_aws_does_not_have_is_refused_when_generating(tmp_path):
-    refused = cookiecutter(
+    refused = cookiecutter_command(
         str(TEMPLATE_ROOT), "--no-input", "aws_region=eu-north-9", home=tmp_path, cwd=tmp_path
     )
     assert refused.returncode != 0
@@ -110,7 +93,7 @@ def test_the_generated_readme_updates_from_the_address_the_template_came_from(tm
     generated the project, they say what to put instead."""
     repo = template_repository(tmp_path)
     address = f"git+file://{repo}"
-    made = cookiecutter(address, "--no-input", home=tmp_path, cwd=tmp_path)
+    made = cookiecutter_command(address, "--no-input", home=tmp_path, cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     readme = (tmp_path / "visit-counter" / "README.md").read_text()
     assert f"cookiecutter {address} --replay-file .cookiecutter.json" in readme
@@ -119,7 +102,7 @@ def test_the_generated_readme_updates_from_the_address_the_template_came_from(tm
 
     from_folder = tmp_path / "from-folder"
     from_folder.mkdir()
-    made = cookiecutter(str(TEMPLATE_ROOT), "--no-input", home=tmp_path, cwd=from_folder)
+    made = cookiecutter_command(str(TEMPLATE_ROOT), "--no-input", home=tmp_path, cwd=from_folder)
     assert made.returncode == 0, made.stderr
     readme = (from_folder / "visit-counter" / "README.md").read_text()
     assert "cookiecutter <template> --replay-file .cookiecutter.json" in readme
