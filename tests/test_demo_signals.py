@@ -12,11 +12,14 @@ from helpers import TEMPLATE_ROOT, bake_into
 
 # scripts/demo.py's serve step on a baked project, its SIGTERM and SIGHUP handling as in
 # main(); a SIGTERM to the demo itself arrives once the app has answered its health check.
+# It reports in a file of its own: gunicorn's access log shares its stdout, and with
+# PYTHONUNBUFFERED a print's pieces are separate writes a log line can land between.
 SERVE_THEN_SIGTERM = """
 import os, signal, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import demo
+report = open(sys.argv[3], "w", buffering=1)
 
 for signum in (signal.SIGTERM, signal.SIGHUP):
     signal.signal(signum, demo.interrupt)
@@ -25,7 +28,7 @@ answer = demo.fetch
 def fetch_then_stop(url):
     status, body = answer(url)
     if url.endswith("/health") and status == 200:
-        print("SERVING", demo.free_port.last, flush=True)
+        report.write(f"SERVING {demo.free_port.last}\\n")
         os.kill(os.getpid(), signal.SIGTERM)
     return status, body
 
@@ -39,7 +42,7 @@ demo.fetch = fetch_then_stop
 try:
     demo.serve_and_count(Path(sys.argv[2]))
 except KeyboardInterrupt as stop:
-    print("STOPPED", stop, flush=True)
+    report.write(f"STOPPED {stop}\\n")
 """
 
 
@@ -58,17 +61,20 @@ def processes_of(project) -> list[psutil.Process]:
 
 def test_make_demo_stopped_while_serving_leaves_no_server(tmp_path):
     project = bake_into(tmp_path / "bake")
+    report = tmp_path / "report.txt"
+    arguments = [str(TEMPLATE_ROOT / "scripts"), str(project), str(report)]
     result = subprocess.run(
-        [sys.executable, "-c", SERVE_THEN_SIGTERM, str(TEMPLATE_ROOT / "scripts"), str(project)],
+        [sys.executable, "-c", SERVE_THEN_SIGTERM, *arguments],
         env={key: value for key, value in os.environ.items() if key != "DATABASE_URL"},
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
     )
-    assert "SERVING" in result.stdout, result.stderr
-    assert "STOPPED SIGTERM" in result.stdout, result.stdout + result.stderr
-    port = int(result.stdout.split("SERVING ")[1].split()[0])
+    reported = report.read_text().splitlines() if report.exists() else []
+    assert reported[:1] and reported[0].startswith("SERVING "), result.stdout + result.stderr
+    assert reported[1:] == ["STOPPED SIGTERM"], result.stdout + result.stderr
+    port = int(reported[0].split()[1])
 
     deadline = time.monotonic() + 10
     while processes_of(project) and time.monotonic() < deadline:
