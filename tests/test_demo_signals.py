@@ -2,12 +2,16 @@
 nothing running: no gunicorn, no embedded PostgreSQL, no port taken."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import psutil
+import pytest
 from helpers import TEMPLATE_ROOT, bake_into
 
 # scripts/demo.py's serve step on a baked project, its SIGTERM and SIGHUP handling as in
@@ -59,8 +63,17 @@ def processes_of(project) -> list[psutil.Process]:
     return found
 
 
-def test_make_demo_stopped_while_serving_leaves_no_server(tmp_path):
-    project = bake_into(tmp_path / "bake")
+@pytest.fixture
+def project():
+    """A bake outside pytest's tmp_path: run as root, the embedded PostgreSQL runs as another
+    user, which must traverse the folders above its data, and each pytest run that starts
+    (the generated suites the other tests run) makes pytest's own folder private again."""
+    folder = tempfile.mkdtemp(prefix="demo-signals-")
+    yield bake_into(Path(folder))
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_make_demo_stopped_while_serving_leaves_no_server(project, tmp_path):
     report = tmp_path / "report.txt"
     arguments = [str(TEMPLATE_ROOT / "scripts"), str(project), str(report)]
     result = subprocess.run(
