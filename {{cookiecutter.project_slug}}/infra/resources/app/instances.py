@@ -233,7 +233,8 @@ class LaunchTemplate(Resource):
     address = LAUNCH_TEMPLATE
     update_note = (
         "a new default version; the Auto Scaling group then replaces its instances "
-        "(instance refresh, never below 100 % healthy; rolled back if the new ones fail)"
+        "(instance refresh, never below 100 % healthy; rolled back, default included, if the "
+        "new ones fail)"
     )
 
     def __init__(self, tier: str = "public"):
@@ -395,6 +396,7 @@ class LaunchTemplate(Resource):
                 VersionDescription=f"image {desired['image_tag']}",
                 LaunchTemplateData=self._data(ctx, desired),
             )["LaunchTemplateVersion"]["VersionNumber"]
+            # The release puts the default back if the new version does not take.
             ctx.aws.ec2.modify_launch_template(
                 LaunchTemplateId=actual["id"], DefaultVersion=str(version)
             )
