@@ -85,8 +85,9 @@ def group_template(aws_client, settings) -> dict:
 
 
 @pytest.fixture
-def released(moto, project, infra, instance_refreshes, aws_client):
-    """The stack applied with a good image, instances running launch template version 1."""
+def released(moto, instances_keep_their_version, project, infra, instance_refreshes, aws_client):
+    """The stack applied with a good image, instances running launch template version 1
+    (and, as on AWS, still saying so when the template's default moves on)."""
     result = infra("apply", "--auto-approve", "--image-tag", GOOD_TAG)
     assert result.code == 0, result.err
     template = group_template(aws_client, project.settings)
@@ -226,3 +227,57 @@ def test_a_successful_release_moves_the_group_to_the_new_version(
     assert group_template(aws_client, project.settings)["Version"] == "2"
     assert default_version(aws_client, project.settings) == (2, "v2")
     assert infra("plan").code == 0
+
+
+def test_a_release_rolled_back_after_its_apply_died_is_named_by_the_next_plan(
+    released, refresh_api, project, infra, aws_client
+):
+    """The apply that started the refresh died while waiting (a cancelled CI job), so nothing
+    put the default back when Auto Scaling rolled the release back: the next plan says so
+    rather than offering to "roll" the instances onto that version, and the apply that tries
+    it again leaves the default on the version the group runs."""
+    settings = project.settings
+    template_id = released["LaunchTemplateId"]
+    expect_release(refresh_api, settings, template_id)
+
+    def die_while_waiting(_service: str, operation: str, _params: dict) -> None:
+        if operation == "DescribeInstanceRefreshes":
+            raise RuntimeError("the CI job was cancelled")
+
+    aws.call_observers.insert(0, die_while_waiting)
+    try:
+        assert infra("apply", "--auto-approve", "--image-tag", BROKEN_TAG).code == 1
+    finally:
+        aws.call_observers.remove(die_while_waiting)
+    assert default_version(aws_client, settings) == (2, BROKEN_TAG)
+
+    # DescribeInstanceRefreshes lists a refresh with its DesiredConfiguration (API Reference,
+    # InstanceRefresh): how the plan knows the refresh that ended was to version 2.
+    rolled_back = refresh(
+        "RollbackSuccessful",
+        StartTime=datetime.datetime.now(datetime.UTC),
+        DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": template_id, "Version": "2"}},
+    )
+
+    def latest_refresh(_service: str, operation: str, params: dict) -> dict | None:
+        """Reads of the latest refresh (each plan's); the Stubber checks the release's calls."""
+        if operation == "DescribeInstanceRefreshes" and params.get("MaxRecords") == 1:
+            return {**rolled_back, "ResponseMetadata": {"HTTPStatusCode": 200}}
+        return None
+
+    aws.call_observers.insert(0, latest_refresh)
+    try:
+        plan = infra("plan", "--image-tag", BROKEN_TAG)
+        assert plan.code == 2, plan.out + plan.err
+        assert (
+            "1 of 1 run version 1: the release of version 2 ended RollbackSuccessful with no "
+            "apply left to see it; apply releases version 2 again" in plan.out
+        )
+        expect_release(refresh_api, settings, template_id, rolled_back)
+        again = infra("apply", "--auto-approve", "--image-tag", BROKEN_TAG)
+    finally:
+        aws.call_observers.remove(latest_refresh)
+    refresh_api.assert_no_pending_responses()
+    assert again.code == 1
+    assert "back on version 1, the one the group runs" in again.err
+    assert default_version(aws_client, settings) == (1, GOOD_TAG)
