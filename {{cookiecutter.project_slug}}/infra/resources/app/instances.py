@@ -17,7 +17,7 @@ from pathlib import Path
 from infra import tags
 from infra.aws import DeployError, error_code, is_iam_propagation_delay, retry
 from infra.engine import UNKNOWN, Change, Context, Resource
-from infra.resources.app.releases import REFRESHING, release
+from infra.resources.app.releases import REFRESH_STOPPED, REFRESHING, release
 from infra.resources.shared.addresses import (
     APP_LOG_GROUP,
     APP_POLICY,
@@ -192,13 +192,23 @@ def on_old_version(spec: dict, template: dict) -> bool:
     )
 
 
+def refreshed_version(refresh: dict) -> str | None:
+    """The launch template version an instance refresh was to: DescribeInstanceRefreshes
+    lists each refresh with its DesiredConfiguration (API Reference, InstanceRefresh)."""
+    desired = refresh.get("DesiredConfiguration") or {}
+    return (desired.get("LaunchTemplate") or {}).get("Version")
+
+
 def rollout_status(ctx: Context, group: dict) -> str:
     """ROLLED_OUT, or which instances still run an older launch template version.
 
     AWS records on each instance the version number it was launched with, `$Default`
     resolved. Instances on an older version than the template's default, with no instance
     refresh started since that version was made, mean an earlier apply made the version but
-    died before it started the refresh: this apply starts it.
+    died before it started the refresh: this apply starts it. The latest refresh, to this
+    very version, ended without it (rolled back, failed, cancelled) means the apply that
+    started it did not live to see the end and put the default back (releases.py): the plan
+    says so, and this apply releases the version again.
     """
     template = ctx.actual(LAUNCH_TEMPLATE)
     if not template:
@@ -223,6 +233,12 @@ def rollout_status(ctx: Context, group: dict) -> str:
         for spec in running
         if spec.get("LaunchTemplateId") != template["id"] or str(spec.get("Version")) in old
     )
+    if latest.get("Status") in REFRESH_STOPPED and refreshed_version(latest) == current:
+        return (
+            f"{stale} of {len(running)} run version {', '.join(old)}: the release of version "
+            f"{current} ended {latest['Status']} with no apply left to see it; apply releases "
+            f"version {current} again"
+        )
     return (
         f"{stale} of {len(running)} run version {', '.join(old)}; the template is at "
         f"version {current}: roll them"
@@ -233,7 +249,8 @@ class LaunchTemplate(Resource):
     address = LAUNCH_TEMPLATE
     update_note = (
         "a new default version; the Auto Scaling group then replaces its instances "
-        "(instance refresh, never below 100 % healthy; rolled back if the new ones fail)"
+        "(instance refresh, never below 100 % healthy; rolled back, default included, if the "
+        "new ones fail)"
     )
 
     def __init__(self, tier: str = "public"):
@@ -395,6 +412,7 @@ class LaunchTemplate(Resource):
                 VersionDescription=f"image {desired['image_tag']}",
                 LaunchTemplateData=self._data(ctx, desired),
             )["LaunchTemplateVersion"]["VersionNumber"]
+            # The release puts the default back if the new version does not take.
             ctx.aws.ec2.modify_launch_template(
                 LaunchTemplateId=actual["id"], DefaultVersion=str(version)
             )

@@ -11,7 +11,22 @@ rollback", and the API Reference's RefreshPreferences):
 * with AutoRollback, a refresh that fails (new instances that never pass the load balancer's
   health check) or sees an alarm of its AlarmSpecification go to ALARM is undone: the
   instances replaced so far are replaced again with the previous configuration;
-* SkipMatching leaves alone the instances that already run the desired configuration.
+* SkipMatching leaves alone the instances that already run the desired configuration;
+* the group takes the desired configuration only "once the instance refresh succeeds"
+  (StartInstanceRefresh, DesiredConfiguration): after any other outcome it still names the
+  version it had, and a rollback replaces instances with "the configuration that you last
+  saved on the Auto Scaling group";
+* the launch template's default version is what a launch gets when it names no version
+  (EC2 API Reference, ModifyLaunchTemplate: DefaultVersion).
+
+A release that did not take therefore points the template's default back at the version the
+group runs (`restore_default_version`). That keeps one truth for everything that reads the
+default: `plan` compares the desired configuration with it, `image_tag` calls its tag the one
+running now, and anyone launching from the template gets it. So after a broken tag the next
+`plan` shows that tag as still to do, from the tag that runs, as Terraform would after a
+failed apply, and nothing can launch the broken version by default. The alternative, `plan`
+reading the group's version instead of the default, would leave the broken version as the
+template's default and make the template's state depend on the group's.
 """
 
 from __future__ import annotations
@@ -133,7 +148,8 @@ def wait_for_release(ctx: Context, name: str, refresh_id: str) -> None:
         refresh = found[0] if found else {}
         status = refresh.get("Status")
         if status in REFRESH_STOPPED:
-            raise DeployError(why_it_stopped(ctx, refresh))
+            restored = restore_default_version(ctx, name)
+            raise DeployError(why_it_stopped(ctx, refresh, restored))
         return status == "Successful"
 
     ctx.wait(
@@ -149,9 +165,26 @@ def wait_for_release(ctx: Context, name: str, refresh_id: str) -> None:
     )
 
 
-def why_it_stopped(ctx: Context, refresh: dict) -> str:
+def restore_default_version(ctx: Context, name: str) -> str | None:
+    """Make the launch template's default the numbered version the group `name` runs (the
+    last good one, since the release did not take); that version, or None when the group
+    names none."""
+    found = ctx.aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"
+    ]
+    template = (found[0] if found else {}).get("LaunchTemplate") or {}
+    version = str(template.get("Version", ""))
+    if not version.isdigit():
+        return None
+    ctx.aws.ec2.modify_launch_template(
+        LaunchTemplateId=template["LaunchTemplateId"], DefaultVersion=version
+    )
+    return version
+
+
+def why_it_stopped(ctx: Context, refresh: dict, restored: str | None = None) -> str:
     """One line: the outcome, what stopped it (an alarm of the release, else the health
-    check), AWS's own reason, and what to do."""
+    check), AWS's own reason, the version the launch template is back on, and what to do."""
     status = refresh.get("Status")
     firing = release_alarms(ctx, state="ALARM")
     if firing:
@@ -170,8 +203,13 @@ def why_it_stopped(ctx: Context, refresh: dict) -> str:
         "Cancelled": "was cancelled",
         "Failed": "failed",
     }[status]
+    back_on = (
+        f" The launch template is back on version {restored}, the one the group runs."
+        if restored
+        else ""
+    )
     return (
         f"{AUTOSCALING_GROUP}: the release {outcome} ({status}); {cause}. "
-        f"AWS says: {reason or 'no reason given'}. Fix the image (see the app's logs in "
-        f"CloudWatch), then deploy a new image tag."
+        f"AWS says: {reason or 'no reason given'}.{back_on} Fix the image (see the app's "
+        f"logs in CloudWatch), then deploy a new image tag."
     )
