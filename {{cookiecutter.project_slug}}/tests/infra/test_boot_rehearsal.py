@@ -8,7 +8,8 @@ What stands in for what only an instance has: a local IMDSv2 service that requir
 (devtools/instance_metadata.py), which also serves the RDS CA bundle; a TCP listener for the
 database's endpoint (moto's DB instance is pointed at it); and recording stand-ins on PATH for
 dnf, systemctl, docker and chown (the rehearsal does not run as root). The AWS CLI goes
-through a recording wrapper that can also fail its first calls of one operation.
+through a recording wrapper that can also fail its first calls of one operation. The stand-ins
+and the listener are boot_standins.py's, shared with test_boot_script.py.
 
 The script reads IMDS_ENDPOINT, RDS_CA_BASE_URL, RDS_CA_DIR and its pauses from the
 environment only for this rehearsal: cloud-init sets none of them.
@@ -17,19 +18,23 @@ environment only for this rehearsal: cloud-init sets none of them.
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
-import socket
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
 import pytest
+from boot_standins import (
+    SEPARATOR,
+    BashRun,
+    DatabaseListener,
+    RecordingCommands,
+    boot_environment,
+    run_bash,
+)
 from helpers import Project
 from moto.rds.models import DBInstance, rds_backends
 from moto.server import ThreadedMotoServer
@@ -43,34 +48,7 @@ IMAGE_TAG = "v7"
 INSTANCE_ID = "i-0rehearsal0000001"
 # Not a certificate anyone trusts: the script only checks that it got a PEM bundle.
 CA_BUNDLE = b"-----BEGIN CERTIFICATE-----\nMIIrehearsal\n-----END CERTIFICATE-----\n"
-SEPARATOR = "\x1f"
 RECORDED = ("dnf", "systemctl", "docker", "chown")
-
-# A stand-in: records its name and arguments (SEPARATOR between them) in `calls`, and what is
-# piped into it in `stdin.<key>.<N>`; fails its first K calls when `fail.<key>` holds K. The key
-# is the name and its first argument (`docker.login`). `aws` runs the real CLI afterwards.
-STAND_IN = r"""#!/bin/bash
-state=__STATE__
-name=__NAME__
-key="$name.${1:-}"
-if [[ "$name" == aws ]]; then key="aws.${1:-}.${2:-}"; fi
-line="$name"
-for argument in "$@"; do line+=$'\x1f'"$argument"; done
-printf '%s\n' "$line" >>"$state/calls"
-count=0
-if [[ -f "$state/count.$key" ]]; then read -r count <"$state/count.$key"; fi
-count=$((count + 1))
-echo "$count" >"$state/count.$key"
-if [[ "$name" != aws && -p /dev/stdin ]]; then cat >"$state/stdin.$key.$count"; fi
-fails=0
-if [[ -f "$state/fail.$key" ]]; then read -r fails <"$state/fail.$key"; fi
-if ((count <= fails)); then
-  echo "$name: failing as told (call $count of $key)" >&2
-  exit 1
-fi
-if [[ "$name" == aws ]]; then exec __AWS__ "$@"; fi
-exit 0
-"""
 
 
 @pytest.fixture(scope="module")
@@ -117,36 +95,22 @@ def stack(tmp_path_factory) -> Iterator[SimpleNamespace]:
 
 
 @pytest.fixture
-def database(monkeypatch, stack) -> Iterator[SimpleNamespace]:
+def database(monkeypatch, stack) -> Iterator[DatabaseListener]:
     """moto's DB instance answers with an endpoint on 127.0.0.1; a listener stands for
     PostgreSQL there once `listen()` is called (until then, the port refuses connections)."""
-    port = free_port()
-    monkeypatch.setattr(DBInstance, "address", property(lambda _self: LOOPBACK))
-    for regions in rds_backends.values():
-        instance = regions[stack.region].databases.get(stack.settings.name("db"))
-        if instance is not None:
-            monkeypatch.setattr(instance, "port", port)
-    stop = threading.Event()
-    running: list[tuple[socket.socket, threading.Thread]] = []
+    with DatabaseListener() as listener:
+        monkeypatch.setattr(DBInstance, "address", property(lambda _self: LOOPBACK))
+        for regions in rds_backends.values():
+            instance = regions[stack.region].databases.get(stack.settings.name("db"))
+            if instance is not None:
+                monkeypatch.setattr(instance, "port", listener.port)
+        yield listener
 
-    def listen() -> None:
-        server = socket.create_server((LOOPBACK, port))
-        server.settimeout(0.05)
 
-        def serve() -> None:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    server.accept()[0].close()
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        running.append((server, thread))
-
-    yield SimpleNamespace(port=port, listen=listen)
-    stop.set()
-    for server, thread in running:
-        thread.join()
-        server.close()
+def real_aws_cli() -> Path:
+    program = Path(sys.executable).parent / "aws"
+    assert program.exists(), "awscli is missing: run make install (uv.lock's dev group has it)"
+    return program
 
 
 class Boot:
@@ -155,88 +119,33 @@ class Boot:
     def __init__(self, folder: Path, stack: SimpleNamespace, imds: MetadataService):
         self.stack = stack
         self.imds = imds
-        self.state = folder / "state"
-        self.state.mkdir()
         self.ca_dir = folder / "rds-ca"
-        stand_ins = folder / "stand-ins"
-        stand_ins.mkdir()
-        real_aws = Path(sys.executable).parent / "aws"
-        assert real_aws.exists(), "awscli is missing: run make install (uv.lock's dev group has it)"
-        for name in (*RECORDED, "aws"):
-            program = stand_ins / name
-            program.write_text(
-                STAND_IN.replace("__STATE__", str(self.state))
-                .replace("__NAME__", name)
-                .replace("__AWS__", str(real_aws))
-            )
-            program.chmod(0o755)
-        self.env = {
-            "PATH": f"{stand_ins}:/usr/bin:/bin",
-            "LC_ALL": "C",
-            "HOME": str(folder),
-            "AWS_ENDPOINT_URL": stack.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "IMDS_ENDPOINT": imds.url,
-            "RDS_CA_BASE_URL": imds.url,
-            "RDS_CA_DIR": str(self.ca_dir),
-            "RETRY_SECONDS": "0.1",
-            "DB_POLL_SECONDS": "0.1",
-            "DNF_FIRST_PAUSE_SECONDS": "0",  # whole seconds: the script doubles it
-        }
+        self.commands = RecordingCommands(folder)
+        for name in RECORDED:
+            self.commands.add(name)
+        self.commands.add("aws", wraps=real_aws_cli())
+        self.env = boot_environment(
+            self.commands,
+            "/usr/bin",
+            "/bin",
+            HOME=str(folder),
+            AWS_ENDPOINT_URL=stack.endpoint,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's
+            AWS_CONFIG_FILE=os.devnull,
+            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+            IMDS_ENDPOINT=imds.url,
+            RDS_CA_BASE_URL=imds.url,
+            RDS_CA_DIR=str(self.ca_dir),
+            RETRY_SECONDS="0.1",
+            DB_POLL_SECONDS="0.1",
+            DNF_FIRST_PAUSE_SECONDS="0",  # whole seconds: the script doubles it
+        )
 
-    def fail(self, key: str, times: int) -> None:
-        (self.state / f"fail.{key}").write_text(f"{times}\n")
-
-    def run(self, timeout: float = 90) -> SimpleNamespace:
+    def run(self, timeout: float = 90) -> BashRun:
         """Runs the script as cloud-init does (a program); one stopped at `timeout` is
         reported as timed_out, with what it printed so far."""
-        process = subprocess.Popen(  # noqa: S603 - bash on the deploy's own user data
-            ["/bin/bash", str(self.stack.script)],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            output, _ = process.communicate(timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            output, _ = process.communicate()
-            timed_out = True
-        return SimpleNamespace(code=process.returncode, output=output, timed_out=timed_out)
-
-    def when_called(self, key: str, times: int, then, within: float = 60) -> None:
-        """Runs `then()` once the stand-in `key` has been called `times` times."""
-        count = self.state / f"count.{key}"
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            with contextlib.suppress(FileNotFoundError, ValueError):
-                if int(count.read_text()) >= times:
-                    then()
-                    return
-            time.sleep(0.02)
-
-    def calls(self) -> list[list[str]]:
-        path = self.state / "calls"
-        lines = path.read_text().splitlines() if path.exists() else []
-        return [line.split(SEPARATOR) for line in lines]
-
-    def called(self, name: str, first: str | None = None) -> list[list[str]]:
-        return [
-            call[1:]
-            for call in self.calls()
-            if call[0] == name and (first is None or call[1:2] == [first])
-        ]
-
-    def order(self) -> list[str]:
-        """Each call as `name first-argument` (`aws` with service and operation)."""
-        return [" ".join(call[:3] if call[0] == "aws" else call[:2]) for call in self.calls()]
+        return run_bash([str(self.stack.script)], self.env, timeout)
 
 
 @pytest.fixture
@@ -248,14 +157,14 @@ def boot(tmp_path, stack) -> Iterator[Boot]:
 
 
 def docker_run_arguments(boot: Boot) -> list[str]:
-    (run,) = boot.called("docker", "run")
+    (run,) = boot.commands.called("docker", "run")
     return run
 
 
 def assert_nothing_secret_shown(boot: Boot, result) -> None:
     secrets_seen = [boot.stack.secret_value]
-    secrets_seen += [path.read_text() for path in boot.state.glob("stdin.docker.login.*")]
-    arguments = SEPARATOR.join(SEPARATOR.join(call) for call in boot.calls())
+    secrets_seen += boot.commands.piped_into("docker.login")
+    arguments = SEPARATOR.join(SEPARATOR.join(call) for call in boot.commands.calls())
     for value in filter(str.strip, secrets_seen):
         assert value.strip() not in result.output
         assert value.strip() not in arguments
@@ -270,7 +179,7 @@ def test_the_boot_runs_the_exact_image_with_its_settings_in_order(boot, database
     authentication"); the awslogs log driver's awslogs-group and awslogs-region options."""
     # The database starts accepting connections once the boot has asked RDS about it twice.
     opens = threading.Thread(
-        target=boot.when_called, args=("aws.rds.describe-db-instances", 2, database.listen)
+        target=boot.commands.when_called, args=("aws.rds.describe-db-instances", 2, database.listen)
     )
     opens.start()
     result = boot.run()
@@ -280,7 +189,7 @@ def test_the_boot_runs_the_exact_image_with_its_settings_in_order(boot, database
     waiting = result.output.index(f"waiting for database {db}: status available, 127.0.0.1:")
     assert waiting < result.output.index(f"database {db} accepts connections")
     settings = stack.settings
-    order = boot.order()
+    order = boot.commands.order()
     assert order[:2] == ["dnf install", "systemctl enable"]
     # The metadata token first; the value asked with it.
     assert boot.imds.requests[:2] == [
@@ -292,13 +201,13 @@ def test_the_boot_runs_the_exact_image_with_its_settings_in_order(boot, database
     # `aws ecr get-login-password | docker login ...`: the two start together.
     login = max(order.index("aws ecr get-login-password"), order.index("docker login"))
     assert wait < secret < login < order.index("docker pull")
-    (password,) = boot.state.glob("stdin.docker.login.*")
-    assert password.read_text().strip(), "docker login got no password on its stdin"
+    (password,) = boot.commands.piped_into("docker.login")
+    assert password.strip(), "docker login got no password on its stdin"
     assert order[-2:] == ["docker rm", "docker run"]
     assert f"database {settings.name('db')} accepts connections at 127.0.0.1:{database.port}" in (
         result.output
     )
-    (login_call,) = boot.called("docker", "login")
+    (login_call,) = boot.commands.called("docker", "login")
     assert login_call == [
         "login",
         "--username",
@@ -307,7 +216,7 @@ def test_the_boot_runs_the_exact_image_with_its_settings_in_order(boot, database
         stack.repository.split("/")[0],
     ]
     image = f"{stack.repository}:{IMAGE_TAG}"
-    assert boot.called("docker", "pull") == [["pull", image]]
+    assert boot.commands.called("docker", "pull") == [["pull", image]]
     run = docker_run_arguments(boot)
     assert run[-1] == image
     ca_file = boot.ca_dir / f"{stack.region}-bundle.pem"
@@ -331,7 +240,7 @@ def test_the_boot_runs_the_exact_image_with_its_settings_in_order(boot, database
     # The bundle: what the region's URL served, read-only, handed to root.
     assert ca_file.read_bytes() == CA_BUNDLE
     assert ca_file.stat().st_mode & 0o777 == 0o444
-    assert ["root:root", str(boot.ca_dir), f"{ca_file}.download"] in boot.called("chown")
+    assert ["root:root", str(boot.ca_dir), f"{ca_file}.download"] in boot.commands.called("chown")
     assert_nothing_secret_shown(boot, result)
 
 
@@ -344,8 +253,8 @@ def test_a_database_that_never_accepts_connections_is_waited_for_saying_why(boot
     waits = [line for line in result.output.splitlines() if line.startswith("waiting for database")]
     assert len(waits) >= 3
     assert all("does not accept connections yet" in line for line in waits)
-    assert boot.called("aws", "secretsmanager") == []
-    assert boot.called("docker") == []
+    assert boot.commands.called("aws", "secretsmanager") == []
+    assert boot.commands.called("docker") == []
 
 
 @pytest.mark.parametrize(
@@ -363,12 +272,12 @@ def test_passing_faults_are_retried_and_the_boot_completes(
     effective), a secret the role may not read yet: each is retried, then the container
     runs; none shows a secret."""
     database.listen()
-    boot.fail(fault, times)
+    boot.commands.fail_first(fault, times)
     result = boot.run()
     assert result.code == 0, result.output
     assert result.output.count(retried_by) == (1 if fault == "dnf.install" else times)
     name, first = fault.split(".")[:2]
-    assert len(boot.called(name, first)) == times + 1
+    assert len(boot.commands.called(name, first)) == times + 1
     assert docker_run_arguments(boot)[-1] == f"{stack.repository}:{IMAGE_TAG}"
     assert_nothing_secret_shown(boot, result)
 
@@ -381,4 +290,4 @@ def test_no_container_starts_without_the_rds_ca_bundle(boot, database):
     result = boot.run(timeout=6)
     assert result.timed_out, result.output
     assert result.output.count("retrying in 0.1s: download_rds_ca") >= 3
-    assert boot.called("docker", "run") == []
+    assert boot.commands.called("docker", "run") == []
