@@ -1,8 +1,10 @@
 """`make bench` at the template root: how long a bake takes, a fresh project's first
 `make install` and `make test`, and how long the template's suite runs.
 
-Writes BENCHMARKS.md beside the README (`--no-suite`: all but the suite). The generated
-project's own benchmarks (the app under load, the deploy's API calls and parallelism) are
+Writes its own section of BENCHMARKS.md beside the README, between the markers
+`<!-- template-bench:start -->` and `<!-- template-bench:end -->`, and leaves the hand-measured
+rest of the file as it is (`--no-suite`: all but the suite). The generated project's own
+benchmarks (the app under load, the deploy's API calls and parallelism) are
 `make bench` inside a baked project.
 """
 
@@ -20,6 +22,7 @@ from cookiecutter.main import cookiecutter
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 BAKES = 5
+SECTION = "template-bench"
 
 
 def bake_seconds() -> list[float]:
@@ -76,7 +79,7 @@ def report(bakes: list[float], first_run: dict, suite_row: str, load: str) -> st
     ]
     return "\n".join(
         [
-            "# Template benchmarks",
+            "## Bake, first run and suite (`make bench`)",
             "",
             f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on "
             f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench`; "
@@ -113,6 +116,21 @@ def unmeasured_suite_row() -> str:
     return "| Template test suite | not measured (`--no-suite`) | under 300 s |"
 
 
+def write_section(body: str, path: Path) -> None:
+    """Replace the text between SECTION's markers, or add the section at the end."""
+    start, end = f"<!-- {SECTION}:start -->", f"<!-- {SECTION}:end -->"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Template benchmarks\n"
+    section = f"{start}\n{body.rstrip()}\n{end}"
+    if start not in text and end not in text:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    elif text.count(start) == text.count(end) == 1 and text.index(start) < text.index(end):
+        before, rest = text.split(start)
+        text = before + section + rest.split(end)[1]
+    else:  # replacing would guess what a hand edit meant, and could eat hand-written text
+        raise SystemExit(f"{path}: one {start} then one {end} expected; fix them by hand")
+    path.write_text(text, encoding="utf-8")
+
+
 def main() -> int:
     print(f"Baking the default project {BAKES} times...", flush=True)
     bakes = bake_seconds()
@@ -126,8 +144,8 @@ def main() -> int:
         suite, suite_code = suite_seconds()
         row, code = suite_row(suite, suite_code), max(code, suite_code)
     text = report(bakes, first_run, row, load_average())
-    (TEMPLATE_ROOT / "BENCHMARKS.md").write_text(text)
     print(text)
+    write_section(text, TEMPLATE_ROOT / "BENCHMARKS.md")
     return code
 
 
