@@ -17,7 +17,7 @@ settings moto cannot stand in for.
    150 ms. devtools/latency_proxy.py adds that delay to every call; a no-change
    `python -m infra plan` through it should take at most 3 s (issue #13). The proxy also
    counts the calls of a first apply, a no-change plan and a destroy, each to be at most
-   what Terraform needs for the same resources (TERRAFORM_CALLS).
+   what Terraform needed for the default stack of issue #13 (TERRAFORM_CALLS).
 """
 
 from __future__ import annotations
