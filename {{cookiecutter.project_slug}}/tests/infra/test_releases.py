@@ -24,6 +24,7 @@ import base64
 import datetime
 
 import boto3
+import botocore.exceptions
 import pytest
 from botocore.stub import Stubber
 
@@ -281,3 +282,33 @@ def test_a_release_rolled_back_after_its_apply_died_is_named_by_the_next_plan(
     assert again.code == 1
     assert "back on version 1, the one the group runs" in again.err
     assert default_version(aws_client, settings) == (1, GOOD_TAG)
+
+
+def test_a_refused_put_back_is_told_after_why_the_release_stopped(
+    released, refresh_api, project, infra, aws_client
+):
+    """A deploy role without ec2:ModifyLaunchTemplate for the put-back: the line still says why
+    the release stopped, then that the default could not be put back."""
+    settings = project.settings
+    expect_release(
+        refresh_api, settings, released["LaunchTemplateId"], refresh("RollbackSuccessful")
+    )
+
+    def refuse_the_put_back(_service: str, operation: str, params: dict) -> None:
+        if operation == "ModifyLaunchTemplate" and params.get("DefaultVersion") == "1":
+            raise botocore.exceptions.ClientError(
+                {"Error": {"Code": "UnauthorizedOperation", "Message": "not allowed"}},
+                operation,
+            )
+
+    aws.call_observers.insert(0, refuse_the_put_back)
+    try:
+        result = infra("apply", "--auto-approve", "--image-tag", BROKEN_TAG)
+    finally:
+        aws.call_observers.remove(refuse_the_put_back)
+    assert result.code == 1
+    assert "Traceback" not in result.err
+    error = result.err.strip().splitlines()[-1]
+    assert "was rolled back: the previous version runs again (RollbackSuccessful)" in error
+    assert "could not be put back on the version the group runs (UnauthorizedOperation)" in error
+    assert default_version(aws_client, settings) == (2, BROKEN_TAG)

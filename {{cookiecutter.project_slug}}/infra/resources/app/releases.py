@@ -148,8 +148,7 @@ def wait_for_release(ctx: Context, name: str, refresh_id: str) -> None:
         refresh = found[0] if found else {}
         status = refresh.get("Status")
         if status in REFRESH_STOPPED:
-            restored = restore_default_version(ctx, name)
-            raise DeployError(why_it_stopped(ctx, refresh, restored))
+            raise DeployError(why_it_stopped(ctx, refresh, default_put_back(ctx, name)))
         return status == "Successful"
 
     ctx.wait(
@@ -182,7 +181,22 @@ def restore_default_version(ctx: Context, name: str) -> str | None:
     return version
 
 
-def why_it_stopped(ctx: Context, refresh: dict, restored: str | None = None) -> str:
+def default_put_back(ctx: Context, name: str) -> str:
+    """restore_default_version, told in a sentence; a refused call is told too, so that it
+    does not hide why the release stopped."""
+    try:
+        version = restore_default_version(ctx, name)
+    except botocore.exceptions.ClientError as error:
+        return (
+            " The launch template's default could not be put back on the version the group "
+            f"runs ({error_code(error)}): the next plan names the release that did not take."
+        )
+    if version is None:
+        return ""
+    return f" The launch template is back on version {version}, the one the group runs."
+
+
+def why_it_stopped(ctx: Context, refresh: dict, put_back: str = "") -> str:
     """One line: the outcome, what stopped it (an alarm of the release, else the health
     check), AWS's own reason, the version the launch template is back on, and what to do."""
     status = refresh.get("Status")
@@ -203,13 +217,8 @@ def why_it_stopped(ctx: Context, refresh: dict, restored: str | None = None) -> 
         "Cancelled": "was cancelled",
         "Failed": "failed",
     }[status]
-    back_on = (
-        f" The launch template is back on version {restored}, the one the group runs."
-        if restored
-        else ""
-    )
     return (
         f"{AUTOSCALING_GROUP}: the release {outcome} ({status}); {cause}. "
-        f"AWS says: {reason or 'no reason given'}.{back_on} Fix the image (see the app's "
+        f"AWS says: {reason or 'no reason given'}.{put_back} Fix the image (see the app's "
         f"logs in CloudWatch), then deploy a new image tag."
     )
