@@ -6,9 +6,11 @@ from __future__ import annotations
 from infra.engine import Context, Resource
 from infra.resources import app, database, edge, network, observability
 from infra.resources.network.nat import NatGateway
+from infra.resources.network.network_acl import NAT_RULES
 from infra.resources.network.subnets import Subnet
 from infra.resources.shared.addresses import (
     AUTOSCALING_GROUP,
+    LAUNCH_TEMPLATE,
     LOAD_BALANCER,
     PRIVATE_RT,
     PUBLIC_RT,
@@ -26,6 +28,7 @@ def resources(ctx: Context) -> list[Resource]:
     ]
     _wait_for_users_of_leftover_subnets(items)
     _keep_nat_routes_until_the_instances_leave(items)
+    _keep_nat_acl_rules_while_instances_use_them(items)
     return items
 
 
@@ -61,3 +64,15 @@ def _keep_nat_routes_until_the_instances_leave(items: list[Resource]) -> None:
     for item in items:
         if item.address == PRIVATE_RT:
             item.depends_on = (*item.depends_on, AUTOSCALING_GROUP)
+
+
+def _keep_nat_acl_rules_while_instances_use_them(items: list[Resource]) -> None:
+    """The private ACL's NAT rules (network_acl.py) are the instances' way out as much as the
+    NAT routes: the group depends on them whatever nat_gateway is, so that switching it on
+    adds them before the group moves into the private subnets, and switching it off deletes
+    them only once the group's update (and the instance refresh it waits for) is done. A
+    launch template version without public IPs waits for them too, as for the routes."""
+    for item in items:
+        behind_nat = item.address == LAUNCH_TEMPLATE and PRIVATE_RT in item.depends_on
+        if item.address == AUTOSCALING_GROUP or behind_nat:
+            item.depends_on = (*item.depends_on, NAT_RULES)

@@ -24,8 +24,10 @@ from helpers import remaining
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.nat_gateways import NatGatewayBackend
+from test_network_acl import admits, stack_acl
 
 from infra import aws
+from infra.resources.network.network_acl import NAT_RULE_NUMBERS
 
 PRESENT = ["pending", "available", "deleting"]
 
@@ -250,9 +252,124 @@ def test_switching_between_none_single_and_per_az_keeps_every_plan_clean(
         # The first gateway stays through single <-> per_az: one is added or removed per zone.
         first_gateway = first_gateway or gateways[0]["NatGatewayId"]
         assert gateways[0]["NatGatewayId"] == first_gateway
-    # Back to none: the routes to the gateways, and these, went after the instances moved.
+    # Back to none: the routes to the gateways, these, and the ACL's NAT rules went after
+    # the instances moved.
     assert names.index("DeleteRoute") > moved
     assert names.index("DeleteNatGateway") > moved
+    assert names.index("DeleteNetworkAclEntry") > moved
+
+
+def nat_entry_calls(operations: list[tuple[str, dict]], operation: str) -> list[int]:
+    """Where, among the calls, `operation` set or removed one of the ACL's NAT rules."""
+    return [
+        index
+        for index, (name, params) in enumerate(operations)
+        if name == operation and params["RuleNumber"] in NAT_RULE_NUMBERS
+    ]
+
+
+def base_entry_calls(operations: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """Calls that changed the ACL's own rules, outside the NAT rules' numbers."""
+    return [
+        (name, params)
+        for name, params in operations
+        if "NetworkAclEntry" in name and params["RuleNumber"] not in NAT_RULE_NUMBERS
+    ]
+
+
+def test_the_acl_lets_the_instances_out_before_they_move_in_and_until_they_have_moved_out(
+    moto, instance_refreshes, project, infra, aws_client, operations
+):
+    """The private subnets' NAT rules live and die with the NAT gateways, not with the ACL.
+
+    Amazon VPC User Guide, "NAT gateways": instances in a private subnet "can connect to
+    services outside your VPC" through one; "Control subnet traffic with network access
+    control lists": an ACL is stateless, so the HTTPS call out and its answers in each need a
+    rule, evaluated lowest number first, the rest denied. Without those rules an instance in
+    a private subnet has a route out but no way out: it cannot pull its image or read the
+    secret at boot, and once running, Docker's awslogs driver, in its default blocking mode,
+    cannot reach CloudWatch Logs and may block the app's writes to stdout. So, checked on the
+    ACL as AWS lists it at each moment (not on the order of calls alone):
+    - switching NAT on, the rules are there when the launch template's version without
+      public IPs is made and when the group moves into the private subnets;
+    - switching it off, they are there while the instance refresh moves the instances out
+      (every poll of it, the last one included) and go only afterwards, as the NAT routes
+      and gateways do; the allow on the answers' ports goes before the denies guarding it.
+    """
+    settings = project.settings
+    internet = "198.51.100.20"
+    watched = ("CreateLaunchTemplateVersion", "UpdateAutoScalingGroup", "DescribeInstanceRefreshes")
+    way_out: list[tuple[str, bool]] = []
+    polls = {"left": 0}
+
+    def look(_service: str, operation: str, params: dict) -> dict | None:
+        if operation == "UpdateAutoScalingGroup" and "VPCZoneIdentifier" not in params:
+            return None
+        if operation in watched:
+            acl = stack_acl(aws_client("ec2"), settings)
+            way_out.append(
+                (
+                    operation,
+                    admits(acl, egress=True, address=internet, port=443)
+                    and admits(acl, egress=False, address=internet, port=40000),
+                )
+            )
+        if operation == "StartInstanceRefresh":
+            polls["left"] = 2  # the refresh takes three polls, as a real one takes minutes
+        polled = operation == "DescribeInstanceRefreshes" and params.get("InstanceRefreshIds")
+        if polled and polls["left"]:
+            polls["left"] -= 1
+            refresh = {
+                "InstanceRefreshId": params["InstanceRefreshIds"][0],
+                "AutoScalingGroupName": params["AutoScalingGroupName"],
+                "Status": "InProgress",
+            }
+            return {"InstanceRefreshes": [refresh], "ResponseMetadata": {"HTTPStatusCode": 200}}
+        return None
+
+    assert infra("apply", "--auto-approve").code == 0
+    aws.call_observers.insert(1, look)  # after `operations`, before instance_refreshes answers
+    try:
+        project.set("nat_gateway", '"single"')
+        operations.clear()
+        on = infra("apply", "--auto-approve")
+        assert on.code == 0, on.err
+        assert infra("plan").code == 0
+        names = [name for name, _ in operations]
+        moments = {operation for operation, _is_open in way_out}
+        assert {"CreateLaunchTemplateVersion", "UpdateAutoScalingGroup"} <= moments
+        assert all(is_open for _operation, is_open in way_out)
+        assert base_entry_calls(operations) == []
+        created = nat_entry_calls(operations, "CreateNetworkAclEntry")
+        assert len(created) == 4
+        assert max(created) < names.index("CreateLaunchTemplateVersion")
+        numbers = [
+            operations[i][1]["RuleNumber"] for i in created if not operations[i][1]["Egress"]
+        ]
+        assert numbers == [300, 301, 310]  # the denies before the allow they guard
+
+        project.set("nat_gateway", '"none"')
+        way_out.clear()
+        operations.clear()
+        off = infra("apply", "--auto-approve")
+        assert off.code == 0, off.err
+        assert infra("plan").code == 0
+    finally:
+        aws.call_observers.remove(look)
+    polled = [is_open for operation, is_open in way_out if operation == "DescribeInstanceRefreshes"]
+    assert ("UpdateAutoScalingGroup", True) in way_out
+    assert len(polled) == 3 and all(polled)
+    names = [name for name, _ in operations]
+    last_poll = len(names) - 1 - names[::-1].index("DescribeInstanceRefreshes")
+    deleted = nat_entry_calls(operations, "DeleteNetworkAclEntry")
+    assert len(deleted) == 4
+    assert min(deleted) > last_poll
+    numbers = [operations[i][1]["RuleNumber"] for i in deleted if not operations[i][1]["Egress"]]
+    assert numbers == [310, 301, 300]
+    assert base_entry_calls(operations) == []  # the ACL's own rules are left alone
+    acl = stack_acl(aws_client("ec2"), settings)
+    assert not admits(acl, egress=True, address=internet, port=443)
+    assert not admits(acl, egress=False, address=internet, port=40000)
 
 
 @pytest.fixture

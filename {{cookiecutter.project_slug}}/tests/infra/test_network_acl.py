@@ -15,7 +15,7 @@ import ipaddress
 
 from helpers import remaining
 
-from infra.resources.network.network_acl import desired_entries
+from infra.resources.network.network_acl import NAT_RULE_NUMBERS, desired_entries, nat_entries
 
 EPHEMERAL_PORT = 40000  # a Linux client's port: its ephemeral range is 32768-60999
 
@@ -86,7 +86,9 @@ def test_with_nat_the_app_in_the_private_subnets_keeps_its_way_out(
     project.set("nat_gateway", '"single"')
     result = infra("apply", "--auto-approve")
     assert result.code == 0, result.err
-    assert "aws_network_acl.private: Modifying..." in result.out
+    # The NAT rules are a resource of their own; the ACL's own rules do not change.
+    assert "aws_network_acl_rule.private_nat: Creation complete" in result.out
+    assert "aws_network_acl.private: Modifying..." not in result.out
     ec2 = aws_client("ec2")
     acl = stack_acl(ec2, settings)
     assert associated(acl) == subnet_ids(ec2, settings, "private")
@@ -111,9 +113,12 @@ def test_with_nat_the_app_in_the_private_subnets_keeps_its_way_out(
         assert not admits(acl, egress=False, address="10.0.200.9", port=port)
     assert infra("plan").code == 0
 
-    # Back to no NAT: nothing to or from the internet again, changed in place.
+    # Back to no NAT: nothing to or from the internet again, the NAT rules deleted.
     project.set("nat_gateway", '"none"')
-    assert infra("apply", "--auto-approve").code == 0
+    result = infra("apply", "--auto-approve")
+    assert result.code == 0, result.err
+    assert "aws_network_acl_rule.private_nat: Destruction complete" in result.out
+    assert "aws_network_acl.private: Modifying..." not in result.out
     acl = stack_acl(ec2, settings)
     assert not admits(acl, egress=True, address=internet, port=443)
     assert not admits(acl, egress=False, address=internet, port=EPHEMERAL_PORT)
@@ -122,24 +127,31 @@ def test_with_nat_the_app_in_the_private_subnets_keeps_its_way_out(
 
 def test_either_way_a_nat_switch_keeps_old_and_new_instances_on_the_database(project):
     """During the instance refresh that a nat_gateway switch starts, instances run in both
-    kinds of subnet: the rules for the app's traffic to the database and from the load
-    balancer are the same whatever the setting, so the ACL, changed early in the apply,
-    cuts off neither the old instances nor the new ones."""
+    kinds of subnet: the ACL's own rules (the app's traffic to the database, the load
+    balancer's to the app) are the same whatever the setting, so the ACL never changes with
+    it and cuts off neither the old instances nor the new ones. The NAT rules, which do
+    change, are another resource's (aws_network_acl_rule.private_nat, test_nat.py checks when
+    they come and go), in numbers of their own, after the ACL's own rules."""
 
-    def rules(mode: str) -> dict[str, set[str]]:
+    def rules(mode: str) -> dict[str, tuple[str, ...]]:
         project.set("nat_gateway", f'"{mode}"')
-        found = desired_entries(project.settings)
-        return {direction: set(found[direction]) for direction in found}
+        return desired_entries(project.settings)
 
-    without, single = rules("none"), rules("single")
+    assert rules("none") == rules("single") == rules("per_az")
+    own = rules("none")
+    nat = nat_entries(project.settings)
     for direction in ("ingress", "egress"):
-        assert without[direction] <= single[direction]
-    assert single["ingress"] - without["ingress"] == {
+        own_numbers = [int(text.split(" ")[0]) for text in own[direction]]
+        nat_numbers = [int(text.split(" ")[0]) for text in nat[direction]]
+        assert not any(number in NAT_RULE_NUMBERS for number in own_numbers)
+        assert all(number in NAT_RULE_NUMBERS for number in nat_numbers)
+        assert max(own_numbers) < min(nat_numbers)
+    assert nat["ingress"] == (
         "300 deny tcp 5432 0.0.0.0/0",
         f"301 deny tcp {project.settings.app_port} 0.0.0.0/0",
         "310 allow tcp 1024-65535 0.0.0.0/0",
-    }
-    assert single["egress"] - without["egress"] == {"300 allow tcp 443 0.0.0.0/0"}
+    )
+    assert nat["egress"] == ("300 allow tcp 443 0.0.0.0/0",)
 
 
 def test_destroy_deletes_the_subnets_then_the_acl(deployed, project, infra, aws_client, requests):
