@@ -6,12 +6,12 @@ from __future__ import annotations
 from infra.engine import Context, Resource
 from infra.resources import app, database, edge, network, observability
 from infra.resources.network.nat import NatGateway
-from infra.resources.network.network_acl import NAT_RULES
 from infra.resources.network.subnets import Subnet
 from infra.resources.shared.addresses import (
     AUTOSCALING_GROUP,
     LAUNCH_TEMPLATE,
     LOAD_BALANCER,
+    NAT_ACL_RULES,
     PRIVATE_RT,
     PUBLIC_RT,
     SUBNET_GROUP,
@@ -75,4 +75,4 @@ def _keep_nat_acl_rules_while_instances_use_them(items: list[Resource]) -> None:
     for item in items:
         behind_nat = item.address == LAUNCH_TEMPLATE and PRIVATE_RT in item.depends_on
         if item.address == AUTOSCALING_GROUP or behind_nat:
-            item.depends_on = (*item.depends_on, NAT_RULES)
+            item.depends_on = (*item.depends_on, NAT_ACL_RULES)

@@ -24,7 +24,7 @@ from helpers import remaining
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.nat_gateways import NatGatewayBackend
-from test_network_acl import admits, stack_acl
+from test_network_acl import EPHEMERAL_PORT, admits, stack_acl
 
 from infra import aws
 from infra.resources.network.network_acl import NAT_RULE_NUMBERS
@@ -311,7 +311,7 @@ def test_the_acl_lets_the_instances_out_before_they_move_in_and_until_they_have_
                 (
                     operation,
                     admits(acl, egress=True, address=internet, port=443)
-                    and admits(acl, egress=False, address=internet, port=40000),
+                    and admits(acl, egress=False, address=internet, port=EPHEMERAL_PORT),
                 )
             )
         if operation == "StartInstanceRefresh":
@@ -369,7 +369,7 @@ def test_the_acl_lets_the_instances_out_before_they_move_in_and_until_they_have_
     assert base_entry_calls(operations) == []  # the ACL's own rules are left alone
     acl = stack_acl(aws_client("ec2"), settings)
     assert not admits(acl, egress=True, address=internet, port=443)
-    assert not admits(acl, egress=False, address=internet, port=40000)
+    assert not admits(acl, egress=False, address=internet, port=EPHEMERAL_PORT)
 
 
 @pytest.fixture

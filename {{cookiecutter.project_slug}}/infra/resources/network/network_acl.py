@@ -35,8 +35,9 @@ gateways", only if the ACL lets the traffic and its answers through), and they m
 the instances that use them: the app logs through Docker's awslogs driver, in its default
 blocking mode ("applications are likely to fail in unexpected ways when STDERR or STDOUT
 streams block", AWS CDK reference, AwsLogDriverMode), so an instance cut off from CloudWatch
-Logs may stop answering. As one resource of the ACL they changed with the ACL, early in the
-apply, before an instance refresh had moved the instances out of the private subnets.
+Logs may stop answering. Within the ACL's resource they would change with it, early in the
+apply, before the instance refresh has moved the instances out of the private subnets; and
+the ACL cannot wait for the group, which depends on it through the private subnets.
 Apart, the Auto Scaling group depends on them (stack.py): switching NAT on, they are added
 before the group (and a launch template version without public IPs) moves into the private
 subnets; switching it off, their deletion waits for the group's update, which waits for the
@@ -57,7 +58,7 @@ import functools
 from infra import tags
 from infra.aws import delete_when_free, is_not_found, once_visible
 from infra.engine import Change, Context, Resource
-from infra.resources.shared.addresses import DB_NETWORK_ACL, VPC
+from infra.resources.shared.addresses import DB_NETWORK_ACL, NAT_ACL_RULES, VPC
 from infra.resources.shared.ec2 import ec2_tags, find_tagged, update_ec2_tags
 from infra.resources.shared.names import HTTPS_PORT, POSTGRES_PORT
 from infra.resources.shared.permissions import ec2_changes, ec2_creates, reads
@@ -70,7 +71,6 @@ LAST_RULE = 32767
 PROTOCOLS = {"tcp": "6", "all": "-1"}
 # The NAT rules' numbers: theirs alone, whether NAT is on or not.
 NAT_RULE_NUMBERS = range(300, 400)
-NAT_RULES = "aws_network_acl_rule.private_nat"
 
 
 def entry(number: int, action: str, protocol: str, ports: str, cidr: str) -> str:
@@ -239,9 +239,9 @@ class DatabaseNetworkAcl(Resource):
 
 class NatNetworkAclRules(Resource):
     """The private ACL's rules numbered 300-399: the NAT rules with nat_gateway, none
-    without. It exists while the ACL holds any of them; `id` is the ACL's."""
+    without. It exists while the ACL holds any of them; its `id` is the ACL's."""
 
-    address = NAT_RULES
+    address = NAT_ACL_RULES
     depends_on = (DB_NETWORK_ACL,)
 
     def read(self, ctx: Context) -> dict | None:
@@ -252,16 +252,17 @@ class NatNetworkAclRules(Resource):
         egress = listed_entries(acl, egress=True, nat=True)
         if not ingress and not egress:
             return None
-        return {"id": acl["NetworkAclId"], "ingress": ingress, "egress": egress}
+        acl_id = acl["NetworkAclId"]
+        return {"id": acl_id, "network_acl_id": acl_id, "ingress": ingress, "egress": egress}
 
     def desired(self, ctx: Context) -> dict | None:
         if not ctx.settings.nat_gateway_count:
             return None
-        return {"id": ctx.attr(DB_NETWORK_ACL, "id"), **nat_entries(ctx.settings)}
+        return {"network_acl_id": ctx.attr(DB_NETWORK_ACL, "id"), **nat_entries(ctx.settings)}
 
     def create(self, ctx: Context, desired: dict) -> None:
         empty = {"ingress": (), "egress": ()}
-        converge_entries(ctx, self.address, desired["id"], empty, desired)
+        converge_entries(ctx, self.address, desired["network_acl_id"], empty, desired)
 
     def update(self, ctx: Context, actual: dict, desired: dict, changes: list[Change]) -> None:
         converge_entries(ctx, self.address, actual["id"], actual, desired)

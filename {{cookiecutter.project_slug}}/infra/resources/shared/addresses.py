@@ -17,6 +17,8 @@ FLOW_LOG_GROUP = "aws_cloudwatch_log_group.vpc_flow_logs"
 FLOW_LOGS_ROLE = "aws_iam_role.flow_logs"
 FLOW_LOG = "aws_flow_log.vpc"
 DB_NETWORK_ACL = "aws_network_acl.private"
+# Its NAT rules (numbers 300-399), which come and go with the NAT gateways.
+NAT_ACL_RULES = "aws_network_acl_rule.private_nat"
 
 
 def subnet_address(tier: str, index: int) -> str:
