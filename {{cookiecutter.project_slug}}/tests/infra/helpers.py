@@ -4,6 +4,7 @@ the calls it makes, and what is left of a stack in the emulator."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import shutil
 from pathlib import Path
 
@@ -258,3 +259,29 @@ EXPECTED = {
     "groups": 1,
     "templates": 1,
 }
+
+
+EPHEMERAL_PORT = 40000  # a Linux client's port: its ephemeral range is 32768-60999
+
+
+def stack_acl(ec2, settings) -> dict:
+    (acl,) = ec2.describe_network_acls(
+        Filters=[{"Name": "tag:Name", "Values": [settings.name("private-acl")]}]
+    )["NetworkAcls"]
+    return acl
+
+
+def admits(acl: dict, egress: bool, address: str, port: int) -> bool:
+    """Whether TCP to or from `address` on `port` crosses the ACL in that direction, as AWS
+    decides it (Amazon VPC User Guide, network ACLs): lowest rule number first, the first
+    match decides, what none matches is denied."""
+    for entry in sorted(acl["Entries"], key=lambda e: e["RuleNumber"]):
+        if entry["Egress"] != egress or entry["Protocol"] not in ("6", "-1"):
+            continue
+        if ipaddress.ip_address(address) not in ipaddress.ip_network(entry["CidrBlock"]):
+            continue
+        ports = entry.get("PortRange")
+        if ports and not ports["From"] <= port <= ports["To"]:
+            continue
+        return entry["RuleAction"] == "allow"
+    return False  # AWS's last rule, `*`: deny

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import botocore.exceptions
 import pytest
-from helpers import remaining
+from helpers import EPHEMERAL_PORT, admits, remaining, stack_acl
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.nat_gateways import NatGatewayBackend
-from test_network_acl import EPHEMERAL_PORT, admits, stack_acl
 
 from infra import aws
 from infra.resources.network.network_acl import NAT_RULE_NUMBERS

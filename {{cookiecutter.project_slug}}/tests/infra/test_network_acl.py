@@ -5,40 +5,18 @@ has exactly one network ACL, the VPC's default one (which admits everything) unt
 is associated; rules are evaluated from the lowest number up and the first match decides;
 what none matches is denied (rule `*`); network ACLs are stateless, so the answers need
 rules of their own, to the client's ephemeral ports (1024-65535); traffic between two
-addresses of one subnet is not filtered. `admits` below evaluates the ACL as AWS does, on the
-entries AWS lists, so these tests check what would get through, not how the rules are spelt.
+addresses of one subnet is not filtered. `admits` (helpers.py) evaluates the ACL as AWS does,
+on the entries AWS lists, so these tests check what would get through, not how the rules are
+spelt.
 """
 
 from __future__ import annotations
 
 import ipaddress
 
-from helpers import remaining
+from helpers import EPHEMERAL_PORT, admits, remaining, stack_acl
 
 from infra.resources.network.network_acl import NAT_RULE_NUMBERS, desired_entries, nat_entries
-
-EPHEMERAL_PORT = 40000  # a Linux client's port: its ephemeral range is 32768-60999
-
-
-def stack_acl(ec2, settings) -> dict:
-    (acl,) = ec2.describe_network_acls(
-        Filters=[{"Name": "tag:Name", "Values": [settings.name("private-acl")]}]
-    )["NetworkAcls"]
-    return acl
-
-
-def admits(acl: dict, egress: bool, address: str, port: int) -> bool:
-    """Whether TCP to or from `address` on `port` crosses the ACL in that direction."""
-    for entry in sorted(acl["Entries"], key=lambda e: e["RuleNumber"]):
-        if entry["Egress"] != egress or entry["Protocol"] not in ("6", "-1"):
-            continue
-        if ipaddress.ip_address(address) not in ipaddress.ip_network(entry["CidrBlock"]):
-            continue
-        ports = entry.get("PortRange")
-        if ports and not ports["From"] <= port <= ports["To"]:
-            continue
-        return entry["RuleAction"] == "allow"
-    return False  # AWS's last rule, `*`: deny
 
 
 def host(cidr: str) -> str:
