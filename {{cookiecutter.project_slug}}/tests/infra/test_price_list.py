@@ -148,9 +148,11 @@ def test_plan_in_a_region_and_sizes_the_table_lacks_ends_with_the_price_list_tot
     assert result.code == 2, result.err
     last = result.out.splitlines()[-1]
     total = west_total(west.az_count)
+    # The date of the oldest price used: the secret's, from the table, is older than today's.
+    oldest = min(datetime.date.today().isoformat(), prices.TABLE_AS_OF)
     assert last == (
         f"Estimated cost of this stack: about ${total:.0f} per month in us-west-2 "
-        f"(prices of {datetime.date.today().isoformat()}; see README)"
+        f"(prices of {oldest}; see README)"
     )
     assert "  Prices: 6 from the AWS Price List API, read " in result.out
     assert "1 from the bundled table (infra/prices.py)" in result.out  # the secret
