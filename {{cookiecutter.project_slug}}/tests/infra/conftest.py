@@ -44,6 +44,28 @@ def model_constraints() -> Iterator[list[str]]:
     assert not found, "AWS calls that break their service model's rules:\n" + "\n".join(found)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def botocore_files_read_once() -> None:
+    """Every `python -m infra` command opens a boto3 Session, and each Session's loader reads
+    botocore's data files again: parsing the endpoints file alone takes about 0.4 s of CPU,
+    and a test process runs hundreds of commands. The files are read-only package data, so
+    here the loaders share one cache, as the clients of one Session already do; a command
+    run as a process of its own still reads them once, as before.
+
+    The cache is kept per search path and extras list, so a loader that looks in other
+    folders (boto3 adds its own) never gets another's files."""
+    from botocore import loaders
+
+    shared: dict[tuple, dict] = {}
+
+    def cache(loader: loaders.Loader) -> dict:
+        key = (tuple(loader.search_paths), tuple(loader.extras_types))
+        return shared.setdefault(key, {})
+
+    # Loader.__init__ assigns `self._cache = {}`: the setter drops that private dict.
+    loaders.Loader._cache = property(cache, lambda _loader, _private: None)
+
+
 @pytest.fixture
 def moto() -> Iterator[None]:
     with emulated_aws():
