@@ -44,6 +44,46 @@ def model_constraints() -> Iterator[list[str]]:
     assert not found, "AWS calls that break their service model's rules:\n" + "\n".join(found)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def botocore_files_read_once() -> None:
+    """Every `python -m infra` command opens a boto3 Session, and each Session's loader reads
+    botocore's data files again: parsing the endpoints file alone takes about 0.4 s of CPU,
+    and a test process runs hundreds of commands. The files are read-only package data, so
+    here the loaders share one cache, as the clients of one Session already do; a command
+    run as a process of its own still reads them once, as before.
+
+    The cache is kept per search path and extras list, so a loader that looks in other
+    folders (boto3 adds its own) never gets another's files."""
+    from botocore import loaders
+
+    shared: dict[tuple, dict] = {}
+
+    def cache(loader: loaders.Loader) -> dict:
+        key = (tuple(loader.search_paths), tuple(loader.extras_types))
+        return shared.setdefault(key, {})
+
+    # Loader.__init__ assigns `self._cache = {}`: the setter drops that private dict.
+    loaders.Loader._cache = property(cache, lambda _loader, _private: None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def moto_reset_builds_nothing_it_drops() -> None:
+    """moto resets its state when a mock starts and ends: it rebuilds every region's backend
+    in place (an EC2 backend loads some 1,300 public images, each with a volume and a
+    snapshot: about 0.1 s of CPU) and then drops them all, so the next test builds the ones
+    it uses anew. Here only the backends with a reset of their own (S3 closes its objects'
+    temporary files, Batch stops its jobs) are still reset; the others are dropped as they
+    are. Nothing reaches a dropped backend: moto finds them through its backend dicts."""
+    from moto.core.base_backend import AccountSpecificBackend, BaseBackend
+
+    def reset(account: AccountSpecificBackend) -> None:
+        for backend in account.values():
+            if type(backend).reset is not BaseBackend.reset:
+                backend.reset()
+
+    AccountSpecificBackend.reset = reset
+
+
 @pytest.fixture
 def moto() -> Iterator[None]:
     with emulated_aws():

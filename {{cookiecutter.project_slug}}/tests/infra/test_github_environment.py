@@ -21,6 +21,7 @@ from infra.resources.ci import github_environment
 from infra.validation import github_repository_problem, validate
 
 REPO = "octo-org/visit-counter"
+SHUTDOWN_POLL_SECONDS = 0.01
 TOKEN = "ghp_fakeTokenThatMustNeverBePrinted"  # noqa: S105 - a fake, for the fake API
 # GitHub's REST API, version 2022-11-28.
 ENVIRONMENT_BODY = {
@@ -108,7 +109,9 @@ class FakeGitHub:
 def github(moto, monkeypatch) -> Iterator[FakeGitHub]:
     """A fake GitHub API on loopback (set after moto, which clears GITHUB_API_URL)."""
     fake = FakeGitHub()
-    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    # shutdown() returns when the loop next looks, every poll_interval (0.5 s by default).
+    serve = {"poll_interval": SHUTDOWN_POLL_SECONDS}
+    thread = threading.Thread(target=fake.server.serve_forever, kwargs=serve, daemon=True)
     thread.start()
     monkeypatch.setenv("GITHUB_API_URL", fake.url)
     yield fake
