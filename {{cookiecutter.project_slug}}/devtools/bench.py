@@ -68,7 +68,7 @@ DEFAULT_DURATION = 5.0  # measured seconds per run
 # machine's speed drifts by 10 % or more within a minute: both runs of a round see about the
 # same speed, and the median of 5 rounds leaves out an odd one.
 DEFAULT_ROUNDS = 5
-QUIET_WAIT_BUDGET = 45.0  # seconds, in all, to wait for a busy machine to calm down
+DEFAULT_QUIET_WAIT = 45.0  # seconds, in all, to wait for a busy machine to calm down
 
 
 # ---------------------------------------------------------------------------
@@ -271,9 +271,11 @@ def describe_machine(server: EmbeddedPostgres) -> dict:
 # ---------------------------------------------------------------------------
 
 
-def benchmark(workdir: Path, clients: list[int], duration: float, rounds: int) -> tuple:
+def benchmark(
+    workdir: Path, clients: list[int], duration: float, rounds: int, quiet_wait: float
+) -> tuple:
     results = Results(clients=clients, duration=duration, rounds=rounds)
-    wait_for_quiet = QuietWait(QUIET_WAIT_BUDGET)
+    wait_for_quiet = QuietWait(quiet_wait)
     progress("Starting an embedded PostgreSQL ...")
     server = EmbeddedPostgres(workdir / "pgdata").start()
     try:
@@ -351,6 +353,12 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=DEFAULT_ROUNDS, help="alternating app/pgbench rounds"
     )
     parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=DEFAULT_QUIET_WAIT,
+        help="seconds in all to wait for other processes to leave the CPUs alone (0: never wait)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=benchmarks_file.PATH,
@@ -367,12 +375,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--duration must be between 1 and 60 seconds")
     if not 1 <= args.rounds <= 9:
         parser.error("--rounds must be between 1 and 9")
+    if not 0 <= args.quiet_wait <= 600:
+        parser.error("--quiet-wait must be between 0 and 600 seconds")
 
     command = shlex.join(["python", "-m", "devtools.bench", *(argv or sys.argv[1:])])
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     started = time.monotonic()
     try:
-        results, machine = benchmark(workdir, clients, args.duration, args.rounds)
+        results, machine = benchmark(workdir, clients, args.duration, args.rounds, args.quiet_wait)
     except (RuntimeError, subprocess.SubprocessError) as exc:
         print(f"The benchmark failed: {exc}", file=sys.stderr)
         return 1
