@@ -134,6 +134,15 @@ SOURCES = {
         "provisioned storage - Asia Pacific (Tokyo)\"; its RDS lines are MySQL's, not used; "
         "read 2026-12-01"
     ),
+    "eu-west-1-rds-skus-2026": (
+        "a public repository's launch-cost notes for eu-west-1 (checked 2026-09-14), read "
+        "from AWS's RDS offer file (pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonRDS/"
+        "current/eu-west-1/index.csv), naming its SKUs: M4GMEFVGGWNKH9B6, PostgreSQL "
+        "db.t4g.micro Single-AZ, $0.017 an hour; S32D6FQC3879C222, Single-AZ gp3 storage, "
+        "$0.127 per GiB-month. Two 2026 Cost Explorer readings in other public repositories "
+        "agree ($0.0170 an hour; $2.54 for 20 GiB of EU-RDS:GP3-Storage); one cost page's "
+        "$0.018 does not, and the SKU reading settles it; read 2026-12-01"
+    ),
     "opencost-us-east-2-offer": (
         "github.com/opencost/opencost, pkg/cloud/aws/testdata/pricing-us-east-2.json: an "
         "excerpt of the AmazonEC2 offer file (version 20230322145651, effective 2023-03-01) "
@@ -146,14 +155,11 @@ SOURCES = {
 TABLE_AS_OF = "2026-12-01"
 
 # What no source was found for stays out (unknown): t4g.large everywhere and every other t4g
-# outside us-east-1 but us-east-2's micro and Tokyo's small; t3 above micro and every db.t4g
-# outside us-east-1; db.t3 above micro and db.t4g.large everywhere; eu-west-1's db.t3.micro
-# and RDS gp3 storage; and in us-east-2, us-west-2, eu-central-1, ap-southeast-1 and
-# ap-northeast-1 all but the few items listed. eu-west-1's db.t4g.micro for PostgreSQL is out
-# too: two 2026 Cost Explorer readings ($0.0170/hr) and an infracost estimate ($12.41 for 730
-# hours) agree, but a third page prices the same class at $0.018, and no AWS-quoted line was
-# found to settle it. No price is derived from another size or region: no AWS page found
-# states a rule for that.
+# outside us-east-1 but us-east-2's micro and Tokyo's small; t3 above micro; every db.t4g
+# outside us-east-1 but eu-west-1's micro; db.t3 above micro and db.t4g.large everywhere;
+# eu-west-1's db.t3.micro; and in us-east-2, us-west-2, eu-central-1, ap-southeast-1 and
+# ap-northeast-1 all but the few items listed. No price is derived from another size or
+# region: no AWS page found states a rule for that.
 TABLE: dict[str, dict[str, tuple[float, str]]] = {
     "us-east-1": {
         "public-ipv4": (0.005, "price-list-quote"),
@@ -199,7 +205,9 @@ TABLE: dict[str, dict[str, tuple[float, str]]] = {
     "eu-west-1": {
         "public-ipv4": (0.005, "price-list-quote"),
         "t3.micro": (0.0114, "price-list-quote"),
+        "db.t4g.micro": (0.017, "eu-west-1-rds-skus-2026"),
         "ebs-gp3": (0.088, "price-list-quote"),
+        "rds-gp3": (0.127, "eu-west-1-rds-skus-2026"),
         "alb": (0.0252, "price-list-quote"),
         "nat-gateway": (0.048, "one-third-party-table"),
     },
