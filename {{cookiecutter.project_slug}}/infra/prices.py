@@ -118,16 +118,48 @@ SOURCES = {
         "github.com/cisagov/cyhy_amis/issues/745 for us-east-1 (2024-02-08); read 2026-11-30. "
         "(densify.com lists $0.0418 without a region or date: not used)"
     ),
+    "infracanvas-price-snapshot": (
+        "github.com/johnbekele/infracanvas, data/pricing/README.md: its slice of the AWS Price "
+        "List (on-demand offer files, rebuilt monthly) and a spot check of it against the AWS "
+        "pricing pages on 2026-08-10: RDS db.t3.micro PostgreSQL Single-AZ, eu-central-1, SKU "
+        "VJNEKAFRR6K9PXWQ, usage type EUC1-InstanceUsage:db.t3.micro, $0.021 an hour; one "
+        "repository's reading of the price list, not a verbatim description line; read "
+        "2026-12-01"
+    ),
+    "tokyo-price-list-2026-09": (
+        "a public GitHub repository's Japanese notes on where its facts come from (titled "
+        '"sources of external facts, checked 2026-09-11"), quoting the AWS Price List Bulk API '
+        'for ap-northeast-1 verbatim: AmazonEC2 version 20260910195514, "$0.0216 per On Demand '
+        'Linux t4g.small Instance Hour" and "$0.096 per GB-month of General Purpose (gp3) '
+        "provisioned storage - Asia Pacific (Tokyo)\"; its RDS lines are MySQL's, not used; "
+        "read 2026-12-01"
+    ),
+    "eu-west-1-rds-skus-2026": (
+        "a public repository's launch-cost notes for eu-west-1 (checked 2026-09-14), read "
+        "from AWS's RDS offer file (pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonRDS/"
+        "current/eu-west-1/index.csv), naming its SKUs: M4GMEFVGGWNKH9B6, PostgreSQL "
+        "db.t4g.micro Single-AZ, $0.017 an hour; S32D6FQC3879C222, Single-AZ gp3 storage, "
+        "$0.127 per GiB-month. Two 2026 Cost Explorer readings in other public repositories "
+        "agree ($0.0170 an hour; $2.54 for 20 GiB of EU-RDS:GP3-Storage); one cost page's "
+        "$0.018 does not, and the SKU reading settles it; read 2026-12-01"
+    ),
+    "opencost-us-east-2-offer": (
+        "github.com/opencost/opencost, pkg/cloud/aws/testdata/pricing-us-east-2.json: an "
+        "excerpt of the AmazonEC2 offer file (version 20230322145651, effective 2023-03-01) "
+        'quoting "$0.08 per GB-month of General Purpose (gp3) provisioned storage - US East '
+        '(Ohio)", usage type USE2-EBS:VolumeUsage.gp3; read 2026-12-01'
+    ),
 }
 
 # The date of the newest price in TABLE: what `plan` prints as "prices of" offline.
-TABLE_AS_OF = "2026-11-30"
+TABLE_AS_OF = "2026-12-01"
 
 # What no source was found for stays out (unknown): t4g.large everywhere and every other t4g
-# outside us-east-1 but us-east-2's micro; t3 above micro and every db.t4g outside us-east-1;
-# db.t3 above micro and db.t4g.large everywhere; and in us-east-2, us-west-2, eu-central-1,
-# ap-southeast-1 and ap-northeast-1 all but the few items listed. No price is derived from
-# another size or region: no AWS page found states a rule for that.
+# outside us-east-1 but us-east-2's micro and Tokyo's small; t3 above micro; every db.t4g
+# outside us-east-1 but eu-west-1's micro; db.t3 above micro and db.t4g.large everywhere;
+# eu-west-1's db.t3.micro; and in us-east-2, us-west-2, eu-central-1, ap-southeast-1 and
+# ap-northeast-1 all but the few items listed. No price is derived from another size or
+# region: no AWS page found states a rule for that.
 TABLE: dict[str, dict[str, tuple[float, str]]] = {
     "us-east-1": {
         "public-ipv4": (0.005, "price-list-quote"),
@@ -150,6 +182,7 @@ TABLE: dict[str, dict[str, tuple[float, str]]] = {
     "us-east-2": {
         "public-ipv4": (0.005, "public-ipv4-charge"),
         "t4g.micro": (0.0084, "fck-nat-issue-93"),
+        "ebs-gp3": (0.08, "opencost-us-east-2-offer"),
         "nat-gateway": (0.045, "vpc-pricing-ohio-example"),
     },
     "us-west-2": {
@@ -172,15 +205,20 @@ TABLE: dict[str, dict[str, tuple[float, str]]] = {
     "eu-west-1": {
         "public-ipv4": (0.005, "price-list-quote"),
         "t3.micro": (0.0114, "price-list-quote"),
+        "db.t4g.micro": (0.017, "eu-west-1-rds-skus-2026"),
         "ebs-gp3": (0.088, "price-list-quote"),
+        "rds-gp3": (0.127, "eu-west-1-rds-skus-2026"),
         "alb": (0.0252, "price-list-quote"),
         "nat-gateway": (0.048, "one-third-party-table"),
     },
     "eu-central-1": {
         "public-ipv4": (0.005, "public-ipv4-charge"),
+        "db.t3.micro": (0.021, "infracanvas-price-snapshot"),
     },
     "ap-northeast-1": {
         "public-ipv4": (0.005, "public-ipv4-charge"),
+        "t4g.small": (0.0216, "tokyo-price-list-2026-09"),
+        "ebs-gp3": (0.096, "tokyo-price-list-2026-09"),
         "alb": (0.0243, "aws-samples-tokyo-2026"),
         "nat-gateway": (0.062, "aws-samples-tokyo-2026"),
     },

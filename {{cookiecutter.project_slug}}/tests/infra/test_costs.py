@@ -85,7 +85,7 @@ def test_an_unknown_region_prices_only_what_costs_the_same_everywhere(settings):
 
 
 def test_us_east_2_shows_unknown_items_rather_than_us_east_1_prices(settings):
-    """Ohio's prices are not copied from N. Virginia: only its sourced NAT gateway is known."""
+    """Ohio's prices are not copied from N. Virginia: only its own sourced items are known."""
     settings = with_values(settings, aws_region="us-east-2", nat_gateway="single")
     amounts = {item: amount for item, amount, _ in costs.monthly_estimate(settings)}
     assert amounts["NAT gateways: 1"] == round(0.045 * 730, 2)
