@@ -102,6 +102,7 @@ INVALID_ANSWERS = [
     ("domain_name", "App.Example.com", "lowercase host name"),
     ("domain_name", "a" * 60 + ".example.com", "at most 64 are allowed"),
     ("hosted_zone_id", "Z0123456789ABCDEFGHIJ", "domain_name is empty"),
+    ("public_subnet_cidrs", ",".join(f"10.0.{i}.0/24" for i in range(5)), "at most 4 fit"),
     ("monthly_budget_usd", "20", "needs alarm_email"),
     ("monthly_budget_usd", "twenty", "whole number"),
     ("monthly_budget_usd", "0", "between 1 and 1000000"),

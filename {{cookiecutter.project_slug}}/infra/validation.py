@@ -215,6 +215,10 @@ EMAIL = re.compile(
 DOMAIN_NAME = re.compile(r"(?=.{4,64}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 HOSTED_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}")
 NAT_GATEWAY_CHOICES = ("none", "single", "per_az")
+# Amazon VPC quotas, "Rules per network ACL": 20 inbound and 20 outbound, AWS's own deny-all
+# rule included. The private subnets' ACL (resources/network/network_acl.py) takes 4 inbound
+# rules per subnet pair and 3 for NAT: 4 pairs fill it.
+MAX_SUBNETS_PER_TIER = 4
 SUCCESS_CODES = re.compile(r"[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*")
 
 # The characters RFC 3986 allows in a path segment unencoded (unreserved, sub-delims, ":" and
@@ -527,6 +531,13 @@ def _check_network(check: _Checker) -> None:
                 variable,
                 "needs at least two subnets, one per availability zone "
                 "(a load balancer and a DB subnet group each need two zones)",
+                example,
+            )
+        elif len(cidrs) > MAX_SUBNETS_PER_TIER:
+            check.fail(
+                variable,
+                f"has {len(cidrs)} subnets; at most {MAX_SUBNETS_PER_TIER} fit the private "
+                "subnets' network ACL, which AWS limits to 20 inbound rules",
                 example,
             )
         for cidr in cidrs:

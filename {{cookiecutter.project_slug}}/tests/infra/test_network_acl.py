@@ -12,11 +12,18 @@ spelt.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 
 from helpers import EPHEMERAL_PORT, admits, remaining, stack_acl
 
 from infra.resources.network.network_acl import NAT_RULE_NUMBERS, desired_entries, nat_entries
+from infra.stack_file import load
+from infra.validation import MAX_SUBNETS_PER_TIER
+
+# Amazon VPC quotas, "Rules per network ACL": 20 inbound and 20 outbound by default, AWS's
+# own deny-all rule (32767) included. moto takes any number.
+RULES_PER_ACL = 20
 
 
 def host(cidr: str) -> str:
@@ -148,3 +155,21 @@ def test_destroy_deletes_the_subnets_then_the_acl(deployed, project, infra, aws_
     assert len(private_deletes) == len(private)
     assert operations.index("DeleteNetworkAcl") > max(private_deletes)
     assert remaining(aws_client, settings) == []
+
+
+def test_the_most_subnets_validate_allows_fit_in_the_rules_aws_allows_an_acl():
+    """validate refuses more than MAX_SUBNETS_PER_TIER subnets a tier: with that many and
+    NAT on, the ACL's rules and AWS's deny-all fit in each direction; one more pair would not
+    (an apply would stop at NetworkAclEntryLimitExceeded)."""
+
+    def most_rules_one_way(pairs: int) -> int:
+        settings = dataclasses.replace(
+            load(),
+            public_subnet_cidrs=tuple(f"10.0.{i}.0/24" for i in range(pairs)),
+            private_subnet_cidrs=tuple(f"10.0.{100 + i}.0/24" for i in range(pairs)),
+        )
+        own, nat = desired_entries(settings), nat_entries(settings)
+        return 1 + max(len(own[way]) + len(nat[way]) for way in ("ingress", "egress"))
+
+    assert most_rules_one_way(MAX_SUBNETS_PER_TIER) <= RULES_PER_ACL
+    assert most_rules_one_way(MAX_SUBNETS_PER_TIER + 1) > RULES_PER_ACL

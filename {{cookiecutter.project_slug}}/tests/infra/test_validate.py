@@ -36,6 +36,17 @@ def test_aws_problems_are_reported_per_check(moto, project, infra):
     assert "  ok   credentials" in result.out
 
 
+def test_more_subnets_than_the_network_acl_holds_are_refused_before_aws(project, infra, calls):
+    """AWS allows 20 inbound rules in a network ACL (Amazon VPC quotas, "Rules per network
+    ACL"); moto takes any number. Five subnet pairs would need 23 in the private subnets'."""
+    project.set("public_subnet_cidrs", str([f"10.0.{i}.0/24" for i in range(5)]))
+    project.set("private_subnet_cidrs", str([f"10.0.{100 + i}.0/24" for i in range(5)]))
+    result = infra("validate")
+    assert result.code == 1
+    assert "has 5 subnets; at most 4 fit the private subnets' network ACL" in result.err
+    assert calls.all == []
+
+
 def test_load_balancer_name_length_is_checked_before_aws(moto, project, infra, calls):
     """AWS caps load balancer and target group names at 32 characters; moto takes any length."""
     project.set("project_slug", '"a-very-long-project-name-here"')
