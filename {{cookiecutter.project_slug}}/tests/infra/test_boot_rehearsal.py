@@ -170,6 +170,13 @@ def assert_nothing_secret_shown(boot: Boot, result) -> None:
         assert value.strip() not in arguments
 
 
+def test_the_user_data_fits_what_ec2_accepts(stack):
+    """EC2 User Guide, "Work with instance user data": "User data is limited to 16 KB, in raw
+    form, before it is base64-encoded"; moto takes any size. Measured on what the deploy put
+    into the launch template, its values filled in."""
+    assert len(stack.script.read_bytes()) <= 16 * 1024
+
+
 def test_the_boot_runs_the_exact_image_with_its_settings_in_order(boot, database, stack):
     """AWS rules: with HttpTokens=required, metadata needs a session token from PUT
     /latest/api/token (EC2 User Guide, "Use IMDSv2"); the RDS CA bundle of the region is at
