@@ -34,11 +34,8 @@ def test_app_benchmark_measures_the_app_the_ceiling_and_the_naive_baseline(cooki
     output = tmp_path / "BENCHMARKS.md"
     output.write_text("# Benchmarks\n\nNotes of our own, kept.\n")
 
-    result = run_bench(
-        project,
-        *("--duration", "1", "--clients", "2", "--rounds", "1", "--quiet-wait", "0"),
-        *("--output", str(output)),
-    )
+    shortened = ["--duration", "1", "--clients", "2", "--rounds", "1", "--quiet-wait", "0"]
+    result = run_bench(project, *shortened, "--output", str(output))
 
     assert result.returncode == 0, result.stdout + result.stderr
     text = output.read_text()
