@@ -9,6 +9,8 @@ tests' ctx.sleep is instant (devtools/emulated_aws.py), so the 20-minute wait ta
 
 from __future__ import annotations
 
+import ipaddress
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -112,12 +114,29 @@ def test_a_foreign_interface_is_waited_for_then_named(
     assert line.endswith("then run `python -m infra destroy` again.")
 
 
+def free_subnet_cidr(vpc: dict, settings) -> str:
+    """The VPC's last /28, which none of the stack's subnets covers."""
+    taken = [
+        ipaddress.ip_network(cidr)
+        for cidr in (*settings.public_subnet_cidrs, *settings.private_subnet_cidrs)
+    ]
+    last = list(ipaddress.ip_network(vpc["CidrBlock"]).subnets(new_prefix=28))[-1]
+    assert not any(last.overlaps(network) for network in taken)
+    return str(last)
+
+
 def test_a_guardduty_endpoint_stops_the_wait_at_once_with_what_to_do(
     deployed, project, infra, vpc_refuses_while_held
 ):
+    """GuardDuty's endpoint has an interface in each subnet it serves; in one of the stack's,
+    DeleteSubnet stops first (test_guardduty_endpoint.py). It reaches DeleteVpc when it
+    serves only a subnet that is not the stack's, as here."""
     ec2, attempts = vpc_refuses_while_held
     settings = project.settings
-    vpc_id = stack_vpc(ec2, settings)["VpcId"]
+    vpc = stack_vpc(ec2, settings)
+    vpc_id = vpc["VpcId"]
+    other_subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=free_subnet_cidr(vpc, settings))
+    other_subnet_id = other_subnet["Subnet"]["SubnetId"]
     guardduty_tags = [{"Key": "GuardDutyManaged", "Value": "true"}]
     group_id = ec2.create_security_group(
         GroupName=f"GuardDutyManagedSecurityGroup-{vpc_id}",
@@ -129,6 +148,7 @@ def test_a_guardduty_endpoint_stops_the_wait_at_once_with_what_to_do(
         VpcId=vpc_id,
         ServiceName=f"com.amazonaws.{settings.aws_region}.guardduty-data",
         VpcEndpointType="Interface",
+        SubnetIds=[other_subnet_id],
         SecurityGroupIds=[group_id],
         TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": guardduty_tags}],
     )["VpcEndpoint"]["VpcEndpointId"]
@@ -146,9 +166,10 @@ def test_a_guardduty_endpoint_stops_the_wait_at_once_with_what_to_do(
     assert "Runtime Monitoring's automated agent configuration" in line
     assert line.endswith("then run `python -m infra destroy` again.")
 
-    # Once the endpoint and its group are gone, destroy finishes.
+    # Once the endpoint, its group and the subnet are gone, destroy finishes.
     ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint_id])
     ec2.delete_security_group(GroupId=group_id)
+    ec2.delete_subnet(SubnetId=other_subnet_id)
     again = infra("destroy", "--auto-approve")
     assert again.code == 0, again.err
 
