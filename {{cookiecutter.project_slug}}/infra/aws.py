@@ -352,6 +352,16 @@ def is_iam_propagation_delay(error: Exception) -> bool:
     )
 
 
+def unless_gone(call: Callable[[], object]) -> None:
+    """`call()`, a delete: NotFound means it is gone already (an earlier run, or AWS), which
+    is what the delete was for."""
+    try:
+        call()
+    except Exception as error:  # noqa: BLE001 - only NotFound is swallowed
+        if not is_not_found(error):
+            raise
+
+
 def delete_when_free(call: Callable[[], object], sleep: Callable[[float], None]) -> None:
     """Deleting retries while AWS still detaches things (ENIs of a just-deleted load balancer,
     a DB subnet group while its instance is still being deleted)."""

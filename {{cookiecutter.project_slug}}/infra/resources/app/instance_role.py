@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 
 from infra import tags
-from infra.aws import is_not_found
+from infra.aws import unless_gone
 from infra.engine import UNKNOWN, Change, Context, Resource
 from infra.resources.shared.addresses import (
     APP_POLICY,
@@ -180,11 +180,7 @@ class InstanceProfile(Resource):
 
     def delete(self, ctx: Context, actual: dict) -> None:
         self._attach(ctx, actual["name"], actual["roles"], ())
-        try:
-            ctx.aws.iam.delete_instance_profile(InstanceProfileName=actual["name"])
-        except Exception as error:  # noqa: BLE001 - only a missing profile is fine here
-            if not is_not_found(error):
-                raise
+        unless_gone(lambda: ctx.aws.iam.delete_instance_profile(InstanceProfileName=actual["name"]))
 
 
 def resources() -> list[Resource]:

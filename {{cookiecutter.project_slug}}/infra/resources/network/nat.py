@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from infra import tags
-from infra.aws import DeployError, error_code, is_not_found, retry
+from infra.aws import DeployError, error_code, is_not_found, retry, unless_gone
 from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import IGW, eip_address, gateway_address, subnet_address
 from infra.resources.shared.ec2 import (
@@ -127,11 +127,7 @@ class ElasticIp(Resource):
 
     def delete(self, ctx: Context, actual: dict) -> None:
         def release() -> None:
-            try:
-                ctx.aws.ec2.release_address(AllocationId=actual["id"])
-            except Exception as error:
-                if not is_not_found(error):
-                    raise
+            unless_gone(lambda: ctx.aws.ec2.release_address(AllocationId=actual["id"]))
 
         try:
             retry(release, lambda e: error_code(e) in EIP_STILL_HELD, ctx.sleep, 10, 5.0)
@@ -212,11 +208,7 @@ class NatGateway(Resource):
 
     def delete(self, ctx: Context, actual: dict) -> None:
         if actual["state"] != "deleting":
-            try:
-                ctx.aws.ec2.delete_nat_gateway(NatGatewayId=actual["id"])
-            except Exception as error:
-                if not is_not_found(error):
-                    raise
+            unless_gone(lambda: ctx.aws.ec2.delete_nat_gateway(NatGatewayId=actual["id"]))
         # Its Elastic IP, subnet and the internet gateway are free only once it is gone.
         ctx.wait(
             self.address,

@@ -56,7 +56,7 @@ from __future__ import annotations
 import functools
 
 from infra import tags
-from infra.aws import delete_when_free, is_not_found, once_visible
+from infra.aws import delete_when_free, once_visible, unless_gone
 from infra.engine import Change, Context, Resource
 from infra.resources.shared.addresses import DB_NETWORK_ACL, NAT_ACL_RULES, VPC
 from infra.resources.shared.ec2 import ec2_tags, find_tagged, update_ec2_tags
@@ -181,11 +181,14 @@ def converge_entries(ctx: Context, address: str, acl_id: str, actual: dict, desi
 
 def delete_entry(ctx: Context, acl_id: str, egress: bool, number: int) -> None:
     """Gone already (the ACL or the rule, an interrupted run before) counts as deleted."""
-    try:
-        ctx.aws.ec2.delete_network_acl_entry(NetworkAclId=acl_id, Egress=egress, RuleNumber=number)
-    except Exception as error:
-        if not is_not_found(error):
-            raise
+    unless_gone(
+        functools.partial(
+            ctx.aws.ec2.delete_network_acl_entry,
+            NetworkAclId=acl_id,
+            Egress=egress,
+            RuleNumber=number,
+        )
+    )
 
 
 class DatabaseNetworkAcl(Resource):
@@ -226,15 +229,9 @@ class DatabaseNetworkAcl(Resource):
             update_ec2_tags(ctx, actual["id"], desired)
 
     def delete(self, ctx: Context, actual: dict) -> None:
-        def delete() -> None:
-            try:
-                ctx.aws.ec2.delete_network_acl(NetworkAclId=actual["id"])
-            except Exception as error:
-                if not is_not_found(error):
-                    raise
-
+        delete = functools.partial(ctx.aws.ec2.delete_network_acl, NetworkAclId=actual["id"])
         # The subnets went just before: AWS may list their associations a moment longer.
-        delete_when_free(delete, ctx.sleep)
+        delete_when_free(lambda: unless_gone(delete), ctx.sleep)
 
 
 class NatNetworkAclRules(Resource):
