@@ -680,6 +680,18 @@ def test_every_run_script_passes_shellcheck(default_project, arm_project):
                 assert result.returncode == 0, f"{path.name}: {job_id}: {result.stdout}"
 
 
+def test_setup_python_caches_nothing_the_project_does_not_have(default_project):
+    """actions/setup-python stops the job when its cache-dependency-path matches no file
+    (the requirements*.txt that uv.lock replaced, for one); uv keeps its own cache."""
+    for path in workflow_files(default_project):
+        for job_id, step in steps_of(path):
+            if "actions/setup-python" not in step.get("uses", ""):
+                continue
+            inputs = step.get("with", {})
+            assert "cache" not in inputs, f"{path.name}: {job_id}"
+            assert "cache-dependency-path" not in inputs, f"{path.name}: {job_id}"
+
+
 @pytest.mark.parametrize("where", ["template", "generated"])
 def test_the_git_hooks_run_exactly_make_lints_checks(where, default_project):
     """Each pre-commit hook is one `make lint-...` target from .venv's tools, and together
