@@ -1,8 +1,13 @@
-"""What the tests of hostile answers share: a bake whose leftovers can be seen in full, and
-the parsers that say whether a generated file is still valid in its language."""
+"""What the tests of hostile answers share: a bake whose leftovers can be seen in full, the
+parsers that say whether a generated file is still valid in its language, and the image's
+health check run as Docker runs it."""
 
 import ast
 import json
+import os
+import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -26,6 +31,20 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
         str(path.relative_to(folder)): None if path.is_dir() else path.read_bytes()
         for path in sorted(folder.rglob("*"))
     }
+
+
+def run_healthcheck(project: Path, port: int, **env: str) -> subprocess.CompletedProcess:
+    """The image's HEALTHCHECK command, run as Docker runs its JSON form (no shell), with
+    this Python, against 127.0.0.1:`port`."""
+    dockerfile = (project / "Dockerfile").read_text()
+    (command,) = re.findall(r"^HEALTHCHECK .*\\\n  CMD (\[.*\])$", dockerfile, re.MULTILINE)
+    program, *arguments = json.loads(command)
+    assert program == "python"
+    environment = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
+    environment.update(PORT=str(port), **env)
+    return subprocess.run(
+        [sys.executable, *arguments], cwd=project, env=environment, capture_output=True, check=False
+    )
 
 
 def bake_in(workspace: Path, config_dir: Path, **extra_context) -> Path:

@@ -12,7 +12,7 @@ import tomllib
 
 import pytest
 import yaml
-from bake_checks import ANY_TEXT, ONE_LINE, bake_in, unparsable_files
+from bake_checks import ANY_TEXT, ONE_LINE, bake_in, run_healthcheck, snapshot, unparsable_files
 from cookiecutter.exceptions import FailedHookException
 from helpers import TEMPLATE_ROOT
 from hypothesis import given, settings
@@ -117,7 +117,8 @@ def test_a_description_outside_the_bmp_bakes_valid_toml(tmp_path):
     ["/h'ealth(x)", "/x');__import__('pathlib').Path('MARKER').touch();('"],
 )
 def test_an_awkward_health_check_path_bakes_valid_files_and_runs_nothing(tmp_path, path):
-    """Quotes used to break the Dockerfile's JSON or run in its health check."""
+    """Quotes used to break the Dockerfile's JSON or run in its health check: the check is
+    run here, as Docker runs it, against a port nothing listens on."""
     marker = tmp_path / "ran"
     path = path.replace("MARKER", str(marker))
     project = bake_in(tmp_path / "workspace", tmp_path / "config", health_check_path=path)
@@ -131,6 +132,7 @@ def test_an_awkward_health_check_path_bakes_valid_files_and_runs_nothing(tmp_pat
     (healthcheck,) = re.findall(r"^  CMD (\[.*\])$", dockerfile, re.MULTILINE)[:1]
     assert json.loads(healthcheck)[:2] == ["python", "-c"]
     assert path not in dockerfile
+    assert run_healthcheck(project, port=1).returncode != 0  # nothing answers
     assert not marker.exists()
 
 
@@ -149,4 +151,4 @@ def test_a_health_check_path_outside_rfc_3986_is_refused_by_name(tmp_path, path,
     with pytest.raises(FailedHookException):
         bake_in(tmp_path / "workspace", tmp_path / "config", health_check_path=path)
     assert "health_check_path" in capfd.readouterr().err
-    assert not (tmp_path / "workspace" / "visit-counter").exists()
+    assert snapshot(tmp_path / "workspace") == {"output": None}

@@ -3,15 +3,10 @@ container's environment (the boot script sets it from stack.toml), else the gene
 Its command is run here as Docker would run it, against a stand-in for the app."""
 
 import http.server
-import json
-import os
-import re
-import subprocess
-import sys
 import threading
 
 import pytest
-from bake_checks import bake_in
+from bake_checks import bake_in, run_healthcheck
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
@@ -41,18 +36,6 @@ def app_stand_in():
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("health")
     return bake_in(root / "workspace", root / "config", health_check_path="/ready~now")
-
-
-def run_healthcheck(project, port, **env):
-    dockerfile = (project / "Dockerfile").read_text()
-    (command,) = re.findall(r"^HEALTHCHECK .*\\\n  CMD (\[.*\])$", dockerfile, re.MULTILINE)
-    program, *arguments = json.loads(command)
-    assert program == "python"
-    environment = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
-    environment.update(PORT=str(port), **env)
-    return subprocess.run(
-        [sys.executable, *arguments], cwd=project, env=environment, capture_output=True, check=False
-    )
 
 
 def test_without_the_variable_the_generated_path_is_checked(project, app_stand_in):
