@@ -12,10 +12,6 @@ HEALTHY = {"status": "healthy", "database": "connected"}
 MOVED = HEALTH_CHECK_PATH.rstrip("/") + "/moved"
 
 
-def test_without_the_variable_the_generated_path_is_answered(client):
-    assert client.get(HEALTH_CHECK_PATH).get_json() == HEALTHY
-
-
 def test_a_path_changed_in_stack_toml_is_the_one_answered(monkeypatch, make_app):
     """The drift case: stack.toml's health_check_path edited after generation. The load
     balancer checks the new path; the app, started with it, answers it (not a 404)."""

@@ -261,6 +261,44 @@ EXPECTED = {
 }
 
 
+def subnet_ids(ec2, settings, tier: str) -> list[str]:
+    """The stack's subnets of one tier ("public" or "private"), in zone order."""
+    return [
+        ec2.describe_subnets(
+            Filters=[{"Name": "tag:Name", "Values": [settings.name(f"{tier}-{index + 1}")]}]
+        )["Subnets"][0]["SubnetId"]
+        for index in range(settings.az_count)
+    ]
+
+
+def stack_db(aws_client, settings) -> dict:
+    return aws_client("rds").describe_db_instances(DBInstanceIdentifier=settings.name("db"))[
+        "DBInstances"
+    ][0]
+
+
+def guardduty_endpoint(ec2, vpc_id: str, subnet_id: str, region: str) -> tuple[str, str]:
+    """What GuardDuty Runtime Monitoring puts in a VPC (Amazon GuardDuty User Guide,
+    "Prerequisite - Creating an Amazon VPC endpoint"): a guardduty-data interface endpoint in
+    `subnet_id` and its security group, both tagged GuardDutyManaged=true; (group, endpoint)."""
+    guardduty = [{"Key": "GuardDutyManaged", "Value": "true"}]
+    group_id = ec2.create_security_group(
+        GroupName=f"GuardDutyManagedSecurityGroup-{vpc_id}",
+        Description="Associated with VPC endpoint managed by GuardDuty",
+        VpcId=vpc_id,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": guardduty}],
+    )["GroupId"]
+    endpoint_id = ec2.create_vpc_endpoint(
+        VpcId=vpc_id,
+        ServiceName=f"com.amazonaws.{region}.guardduty-data",
+        VpcEndpointType="Interface",
+        SubnetIds=[subnet_id],
+        SecurityGroupIds=[group_id],
+        TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": guardduty}],
+    )["VpcEndpoint"]["VpcEndpointId"]
+    return group_id, endpoint_id
+
+
 EPHEMERAL_PORT = 40000  # a Linux client's port: its ephemeral range is 32768-60999
 
 

@@ -12,18 +12,14 @@ is kept, and the change is applied at once (ApplyImmediately) rather than left p
 
 from __future__ import annotations
 
+from helpers import stack_db
+
 from infra.resources.database import CA_CERTIFICATE
-
-
-def database(aws_client, settings) -> dict:
-    return aws_client("rds").describe_db_instances(DBInstanceIdentifier=settings.name("db"))[
-        "DBInstances"
-    ][0]
 
 
 def test_the_database_is_created_with_the_named_ca(deployed, project, aws_client):
     assert CA_CERTIFICATE == "rds-ca-rsa2048-g1"
-    assert database(aws_client, project.settings)["CACertificateIdentifier"] == CA_CERTIFICATE
+    assert stack_db(aws_client, project.settings)["CACertificateIdentifier"] == CA_CERTIFICATE
 
 
 def test_another_ca_shows_in_plan_and_apply_rotates_it_with_the_restart(
@@ -48,5 +44,5 @@ def test_another_ca_shows_in_plan_and_apply_rotates_it_with_the_restart(
     assert modify["CertificateRotationRestart"] is True
     assert modify["ApplyImmediately"] is True
     assert "RDS restarts the database to take the new certificate" in result.out
-    assert database(aws_client, settings)["CACertificateIdentifier"] == CA_CERTIFICATE
+    assert stack_db(aws_client, settings)["CACertificateIdentifier"] == CA_CERTIFICATE
     assert infra("plan").code == 0

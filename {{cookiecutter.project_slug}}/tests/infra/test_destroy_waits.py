@@ -14,7 +14,7 @@ import ipaddress
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from helpers import remaining
+from helpers import guardduty_endpoint, remaining
 
 from infra import aws
 
@@ -137,21 +137,7 @@ def test_a_guardduty_endpoint_stops_the_wait_at_once_with_what_to_do(
     vpc_id = vpc["VpcId"]
     other_subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=free_subnet_cidr(vpc, settings))
     other_subnet_id = other_subnet["Subnet"]["SubnetId"]
-    guardduty_tags = [{"Key": "GuardDutyManaged", "Value": "true"}]
-    group_id = ec2.create_security_group(
-        GroupName=f"GuardDutyManagedSecurityGroup-{vpc_id}",
-        Description="Associated with VPC endpoint managed by GuardDuty",
-        VpcId=vpc_id,
-        TagSpecifications=[{"ResourceType": "security-group", "Tags": guardduty_tags}],
-    )["GroupId"]
-    endpoint_id = ec2.create_vpc_endpoint(
-        VpcId=vpc_id,
-        ServiceName=f"com.amazonaws.{settings.aws_region}.guardduty-data",
-        VpcEndpointType="Interface",
-        SubnetIds=[other_subnet_id],
-        SecurityGroupIds=[group_id],
-        TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": guardduty_tags}],
-    )["VpcEndpoint"]["VpcEndpointId"]
+    group_id, endpoint_id = guardduty_endpoint(ec2, vpc_id, other_subnet_id, settings.aws_region)
 
     result = infra("destroy", "--auto-approve")
 

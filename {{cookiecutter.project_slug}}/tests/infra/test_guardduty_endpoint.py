@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
+from helpers import guardduty_endpoint
 
 from infra import aws
 
@@ -52,21 +53,9 @@ def test_guardduty_endpoint_in_a_subnet_is_named_at_once_with_what_to_do(
     (subnet,) = ec2.describe_subnets(
         Filters=[{"Name": "tag:Name", "Values": [settings.name("private-1")]}]
     )["Subnets"]
-    guardduty = [{"Key": "GuardDutyManaged", "Value": "true"}]
-    group_id = ec2.create_security_group(
-        GroupName=f"GuardDutyManagedSecurityGroup-{subnet['VpcId']}",
-        Description="Associated with VPC endpoint managed by GuardDuty",
-        VpcId=subnet["VpcId"],
-        TagSpecifications=[{"ResourceType": "security-group", "Tags": guardduty}],
-    )["GroupId"]
-    endpoint_id = ec2.create_vpc_endpoint(
-        VpcId=subnet["VpcId"],
-        ServiceName=f"com.amazonaws.{settings.aws_region}.guardduty-data",
-        VpcEndpointType="Interface",
-        SubnetIds=[subnet["SubnetId"]],
-        SecurityGroupIds=[group_id],
-        TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": guardduty}],
-    )["VpcEndpoint"]["VpcEndpointId"]
+    group_id, endpoint_id = guardduty_endpoint(
+        ec2, subnet["VpcId"], subnet["SubnetId"], settings.aws_region
+    )
 
     result = infra("destroy", "--auto-approve", "--skip-final-snapshot")
 

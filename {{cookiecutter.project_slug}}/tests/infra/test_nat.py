@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import botocore.exceptions
 import pytest
-from helpers import EPHEMERAL_PORT, admits, remaining, stack_acl
+from helpers import EPHEMERAL_PORT, admits, remaining, stack_acl, subnet_ids
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.nat_gateways import NatGatewayBackend
@@ -51,15 +51,6 @@ def present_gateways(ec2) -> list[dict]:
 
 def name_of(item: dict) -> str:
     return {t["Key"]: t["Value"] for t in item.get("Tags", [])}.get("Name", "")
-
-
-def subnet_ids(ec2, settings, tier: str) -> list[str]:
-    return [
-        ec2.describe_subnets(
-            Filters=[{"Name": "tag:Name", "Values": [settings.name(f"{tier}-{index + 1}")]}]
-        )["Subnets"][0]["SubnetId"]
-        for index in range(settings.az_count)
-    ]
 
 
 def default_route(ec2, subnet_id: str) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 
-from helpers import EPHEMERAL_PORT, admits, remaining, stack_acl
+from helpers import EPHEMERAL_PORT, admits, remaining, stack_acl, subnet_ids
 
 from infra.resources.network.network_acl import NAT_RULE_NUMBERS, desired_entries, nat_entries
 from infra.stack_file import load
@@ -30,12 +30,6 @@ def host(cidr: str) -> str:
     return str(next(ipaddress.ip_network(cidr).hosts()) + 9)
 
 
-def subnet_ids(ec2, settings, tier: str) -> list[str]:
-    names = [settings.name(f"{tier}-{i + 1}") for i in range(settings.az_count)]
-    found = ec2.describe_subnets(Filters=[{"Name": "tag:Name", "Values": names}])["Subnets"]
-    return sorted(subnet["SubnetId"] for subnet in found)
-
-
 def associated(acl: dict) -> list[str]:
     return sorted(a["SubnetId"] for a in acl.get("Associations", []))
 
@@ -46,7 +40,7 @@ def test_without_nat_only_the_stack_subnets_reach_the_database(deployed, project
     acl = stack_acl(ec2, settings)
     assert not acl["IsDefault"]
     # The database subnets, and they alone: the public ones keep the VPC's default ACL.
-    assert associated(acl) == subnet_ids(ec2, settings, "private")
+    assert associated(acl) == sorted(subnet_ids(ec2, settings, "private"))
 
     for cidr in settings.public_subnet_cidrs:  # the app instances, without NAT
         app = host(cidr)
@@ -76,7 +70,7 @@ def test_with_nat_the_app_in_the_private_subnets_keeps_its_way_out(
     assert "aws_network_acl.private: Modifying..." not in result.out
     ec2 = aws_client("ec2")
     acl = stack_acl(ec2, settings)
-    assert associated(acl) == subnet_ids(ec2, settings, "private")
+    assert associated(acl) == sorted(subnet_ids(ec2, settings, "private"))
     app_port = settings.app_port
     first, second = (host(cidr) for cidr in settings.private_subnet_cidrs)
     internet = "198.51.100.20"

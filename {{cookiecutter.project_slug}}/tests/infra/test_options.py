@@ -11,18 +11,13 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from helpers import stack_db
 
 from infra.aws import DeployError
 from infra.resources.edge import access_logs
 from infra.resources.network import flow_logs
 from infra.resources.shared import addresses, names
 from infra.validation import OPTIONS, StackSettings, validate
-
-
-def db(aws_client, settings) -> dict:
-    return aws_client("rds").describe_db_instances(DBInstanceIdentifier=settings.name("db"))[
-        "DBInstances"
-    ][0]
 
 
 def lb_attributes(aws_client, settings) -> dict:
@@ -70,7 +65,7 @@ def tagged(aws_client, settings) -> list[str]:
 
 def test_defaults_leave_every_option_off(deployed, aws_client, project):
     settings = project.settings
-    instance = db(aws_client, settings)
+    instance = stack_db(aws_client, settings)
     assert instance["MultiAZ"] is False
     assert instance["DeletionProtection"] is False
     assert flow_log_list(aws_client) == []
@@ -93,7 +88,7 @@ def test_every_option_is_applied_refused_by_destroy_removed_and_destroyed(
     settings = project.settings
     account = aws_client("sts").get_caller_identity()["Account"]
 
-    instance = db(aws_client, settings)
+    instance = stack_db(aws_client, settings)
     assert instance["MultiAZ"] is True
     assert instance["DeletionProtection"] is True
     # moto does not report PerformanceInsightsEnabled: check what the tool asked AWS for.
@@ -155,7 +150,7 @@ def test_every_option_is_applied_refused_by_destroy_removed_and_destroyed(
     assert "Traceback" not in refused.err
     deleting = [op for op, _ in requests if op.startswith(("Delete", "Terminate", "Deregister"))]
     assert [op for op in deleting if op != "DeleteParameter"] == []  # DeleteParameter: the lock
-    assert db(aws_client, settings)["DBInstanceStatus"] == "available"
+    assert stack_db(aws_client, settings)["DBInstanceStatus"] == "available"
     assert bucket in bucket_names(aws_client)
 
     # Logs already in the bucket, in several versions, do not stop its removal.
@@ -178,7 +173,7 @@ def test_every_option_is_applied_refused_by_destroy_removed_and_destroyed(
         assert address in plan.out
     result = infra("apply", "--auto-approve")
     assert result.code == 0, result.err
-    instance = db(aws_client, settings)
+    instance = stack_db(aws_client, settings)
     assert (instance["MultiAZ"], instance["DeletionProtection"]) == (False, False)
     assert flow_log_list(aws_client) == []
     assert role_name not in role_names(aws_client)
