@@ -44,6 +44,9 @@ from devtools.instance_metadata import MetadataService
 from devtools.processes import LOOPBACK, free_port
 from infra import cli
 
+# The module's stack is applied once per worker that runs one of its tests: keep them on one.
+pytestmark = pytest.mark.xdist_group("boot_rehearsal")
+
 IMAGE_TAG = "v7"
 INSTANCE_ID = "i-0rehearsal0000001"
 # Not a certificate anyone trusts: the script only checks that it got a PEM bundle.

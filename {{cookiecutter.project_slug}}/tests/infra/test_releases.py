@@ -166,6 +166,41 @@ def test_a_broken_image_fired_alarm_is_rolled_back_and_apply_names_the_alarm(
     assert default_version(aws_client, settings) == (1, GOOD_TAG)
 
 
+def test_a_group_still_on_default_is_rolled_back_to_the_version_it_ran(
+    released, refresh_api, project, infra, aws_client
+):
+    """A stack from before releases were numbered keeps its group on $Default. Auto Scaling
+    rolls back to the configuration last saved on the group, so the group is saved on the
+    version its instances run before the refresh, never on the new one."""
+    settings = project.settings
+    aws_client("autoscaling").update_auto_scaling_group(
+        AutoScalingGroupName=settings.name("asg"),
+        LaunchTemplate={"LaunchTemplateId": released["LaunchTemplateId"], "Version": "$Default"},
+    )
+    saved_at_start = []
+
+    def group_version_at_start(_service: str, operation: str, _params: dict) -> None:
+        if operation == "StartInstanceRefresh":
+            saved_at_start.append(group_template(aws_client, settings)["Version"])
+
+    aws.call_observers.insert(0, group_version_at_start)
+    expect_release(
+        refresh_api,
+        settings,
+        released["LaunchTemplateId"],
+        refresh("RollbackSuccessful", StatusReason="The instance refresh was rolled back."),
+    )
+    try:
+        result = infra("apply", "--auto-approve", "--image-tag", BROKEN_TAG)
+    finally:
+        aws.call_observers.remove(group_version_at_start)
+    refresh_api.assert_no_pending_responses()
+    assert result.code == 1
+    assert saved_at_start == ["1"]
+    assert group_template(aws_client, settings)["Version"] == "1"
+    assert default_version(aws_client, settings) == (1, GOOD_TAG)
+
+
 def test_new_instances_failing_their_health_check_are_rolled_back_and_apply_says_so(
     released, refresh_api, project, infra, aws_client
 ):

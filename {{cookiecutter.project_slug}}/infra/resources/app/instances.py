@@ -416,13 +416,15 @@ class LaunchTemplate(Resource):
             ctx.aws.ec2.modify_launch_template(
                 LaunchTemplateId=actual["id"], DefaultVersion=str(version)
             )
-            self._release(ctx, {"id": actual["id"], "version": str(version)})
+            new = {"id": actual["id"], "version": str(version)}
+            self._release(ctx, new, running=str(actual["version"]))
         if actual["tags"] != desired["tags"]:
             ctx.aws.ec2.create_tags(Resources=[actual["id"]], Tags=tags.as_list(desired["tags"]))
 
-    def _release(self, ctx: Context, template: dict) -> None:
+    def _release(self, ctx: Context, template: dict, running: str) -> None:
         """Move the group to the new version: by an instance refresh that Auto Scaling rolls
-        back if the new instances fail, or at once when it has no instances yet."""
+        back if the new instances fail, or at once when it has no instances yet. `running`:
+        the default version before this one, what a group on `$Default` runs."""
         group = ctx.actual(AUTOSCALING_GROUP)
         if group is None:
             return
@@ -430,15 +432,22 @@ class LaunchTemplate(Resource):
         # move: instances launched before it would land where they cannot get out.
         if group["subnet_ids"] != app_subnet_ids(ctx):
             return
-        # A group with no instances, or still on $Default (a refresh could not roll back to
-        # it), takes the version at once.
-        if not group["instance_ids"] or group["launch_template"]["version"] != NUMBERED:
+
+        def save_on_group(version: str) -> None:
             ctx.aws.autoscaling.update_auto_scaling_group(
                 AutoScalingGroupName=group["name"],
-                LaunchTemplate={"LaunchTemplateId": template["id"], "Version": template["version"]},
+                LaunchTemplate={"LaunchTemplateId": template["id"], "Version": version},
             )
-        if group["instance_ids"]:
-            release(ctx, group["name"], template)
+
+        if not group["instance_ids"]:
+            save_on_group(template["version"])
+            return
+        # A rollback goes back to the configuration last saved on the group (EC2 Auto Scaling
+        # User Guide, "Undo changes with a manual or auto rollback"), which must name a
+        # version number: a group still on $Default is saved on the version it runs.
+        if group["launch_template"]["version"] != NUMBERED:
+            save_on_group(running)
+        release(ctx, group["name"], template)
 
     def delete(self, ctx: Context, actual: dict) -> None:
         ctx.aws.ec2.delete_launch_template(LaunchTemplateId=actual["id"])
