@@ -32,16 +32,16 @@ import sys
 import tempfile
 import threading
 import time
-import tomllib
 from collections.abc import Iterator
 
 from devtools.embedded_postgres import EmbeddedPostgres
 from devtools.processes import PROJECT_ROOT, free_port, http_get
+from infra import stack_file
+from infra.validation import InvalidSettings, StackSettings
 
 IMAGE = "{{ cookiecutter.project_slug }}:image-test"
 CONTAINER = "{{ cookiecutter.project_slug }}-image-test"
 DB_NAME = "image_test"
-HEALTH_CHECK_PATH = {{ cookiecutter.health_check_path | python }}
 UNAVAILABLE_WITHIN = 3.0  # seconds: what the load balancer's health check needs
 READY_WITHIN = 60.0
 HEALTHY_WITHIN = 60.0
@@ -82,11 +82,6 @@ def require_engine() -> None:
             "no Docker engine answers (DOCKER_HOST or /var/run/docker.sock): start one "
             "and run make image-test again."
         )
-
-
-def deregistration_delay() -> int:
-    with (PROJECT_ROOT / "stack.toml").open("rb") as file:
-        return int(tomllib.load(file)["health_check"]["deregistration_delay_seconds"])
 
 
 def build() -> None:
@@ -136,7 +131,7 @@ class SocketForwarder:
 
 
 @contextlib.contextmanager
-def container(database_port: int, port: int) -> Iterator[str]:
+def container(database_port: int, port: int, health_check_path: str) -> Iterator[str]:
     docker("rm", "--force", CONTAINER, check=False)
     docker(
         "run",
@@ -155,7 +150,7 @@ def container(database_port: int, port: int) -> Iterator[str]:
         "--env",
         "DB_SSLMODE=disable",  # the embedded server has no TLS
         "--env",
-        f"HEALTH_CHECK_PATH={HEALTH_CHECK_PATH}",
+        f"HEALTH_CHECK_PATH={health_check_path}",
         "--env",
         "DB_CONNECT_TIMEOUT=2",
         IMAGE,
@@ -192,11 +187,14 @@ def check(passed: bool, what: str) -> None:
     print(f"ok: {what}")
 
 
-def run_checks(database: EmbeddedPostgres, database_port: int) -> None:
+def run_checks(database: EmbeddedPostgres, database_port: int, settings: StackSettings) -> None:
+    """The checks, with the health-check path and deregistration delay of stack.toml, as the
+    instances and the target group have them."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    health = base + HEALTH_CHECK_PATH
-    with container(database_port, port) as name:
+    path = settings.health_check_path
+    health = base + path
+    with container(database_port, port, path) as name:
         wait_for("the app answering 200", READY_WITHIN, lambda: status_of(health) == 200)
         user = docker("exec", name, "id", "-u")
         check(user not in ("", "0"), f"the app runs as a non-root user (uid {user})")
@@ -213,7 +211,7 @@ def run_checks(database: EmbeddedPostgres, database_port: int) -> None:
             first.startswith("Page visited") and first != second,
             f"the page counts visits ({first.strip()!r}, then {second.strip()!r})",
         )
-        check(status_of(health) == 200, f"{HEALTH_CHECK_PATH} answers 200")
+        check(status_of(health) == 200, f"{path} answers 200")
 
         def health_state() -> str:
             return docker_inspect(name)["State"]["Health"]["Status"]
@@ -229,14 +227,14 @@ def run_checks(database: EmbeddedPostgres, database_port: int) -> None:
         elapsed = time.monotonic() - started
         check(
             status == 503 and elapsed <= UNAVAILABLE_WITHIN,
-            f"database stopped: {HEALTH_CHECK_PATH} answers 503 within "
+            f"database stopped: {path} answers 503 within "
             f"{UNAVAILABLE_WITHIN:.0f} s (got {status} after {elapsed:.1f} s)",
         )
         database.restart()
         seconds = wait_for("recovery", READY_WITHIN, lambda: status_of(health) == 200)
-        check(True, f"database back: {HEALTH_CHECK_PATH} answers 200 again ({seconds:.1f} s)")
+        check(True, f"database back: {path} answers 200 again ({seconds:.1f} s)")
 
-        delay = deregistration_delay()
+        delay = settings.deregistration_delay_seconds
         limit = delay * STOP_SHARE_OF_DELAY
         started = time.monotonic()
         docker("stop", "--time", str(delay), name, timeout=delay + 30)
@@ -251,6 +249,12 @@ def run_checks(database: EmbeddedPostgres, database_port: int) -> None:
 
 def main() -> int:
     try:
+        settings = stack_file.load()
+    except InvalidSettings as invalid:
+        problems = "; ".join(str(problem) for problem in invalid.problems)
+        print(f"image-test FAILED: stack.toml: {problems}", file=sys.stderr)
+        return 1
+    try:
         require_engine()
         build()
         with (
@@ -260,7 +264,7 @@ def main() -> int:
             database.create_database(DB_NAME)
             forwarder = SocketForwarder(f"{database.socket_dir}/.s.PGSQL.5432")
             try:
-                run_checks(database, forwarder.port)
+                run_checks(database, forwarder.port, settings)
             finally:
                 forwarder.close()
     except CheckFailed as failure:
