@@ -192,7 +192,7 @@ class Context:
         while not finished():
             now = time.monotonic()
             if now - started > timeout_seconds:
-                elapsed = _duration(now - started)
+                elapsed = duration(now - started)
                 raise DeployError(
                     timed_out(elapsed)
                     if timed_out
@@ -200,7 +200,7 @@ class Context:
                     "check it in the AWS console, then run the command again."
                 )
             if now - last_report >= self.progress_seconds:
-                self.out(f"{address}: Still {verb}... [{_duration(now - started)} elapsed]")
+                self.out(f"{address}: Still {verb}... [{duration(now - started)} elapsed]")
                 last_report = now
             self.sleep(self.poll_seconds)
 
@@ -600,10 +600,11 @@ def destroy(ctx: Context, resources: list[Resource]) -> int:
 
 
 def _elapsed(started: float) -> str:
-    return _duration(time.monotonic() - started)
+    return duration(time.monotonic() - started)
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """Terraform's way of saying how long: 45s, 3m5s."""
     seconds = int(seconds)
     minutes, seconds = divmod(seconds, 60)
     return f"{minutes}m{seconds}s" if minutes else f"{seconds}s"

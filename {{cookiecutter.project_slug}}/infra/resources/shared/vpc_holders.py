@@ -11,7 +11,7 @@ import time
 
 from infra import tags
 from infra.aws import DeployError, error_code, error_message, is_dependency_violation
-from infra.engine import Context
+from infra.engine import Context, duration
 
 # How long destroy keeps asking AWS to delete the VPC (or detach its gateway) while something
 # still holds it. The network interfaces of a deleted load balancer or database can take
@@ -90,11 +90,6 @@ def delete_once_free(
         ctx.sleep(delay)
         slept += delay
         delay = min(delay * 2, LONGEST_DELAY_SECONDS)
-
-
-def duration(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes}m{seconds}s" if minutes else f"{seconds}s"
 
 
 def _tagged_guardduty(item: dict) -> bool:
