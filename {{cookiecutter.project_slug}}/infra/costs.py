@@ -78,17 +78,7 @@ class Quote:
 
 def keys(settings: StackSettings) -> list[str]:
     """The infra/prices.py keys of what this stack runs."""
-    multi_az = table.MULTI_AZ if settings.db_multi_az else ""
-    needed = [
-        settings.app_instance_type,
-        "ebs-gp3",
-        "public-ipv4",
-        "alb",
-        f"{settings.db_instance_class}{multi_az}",
-        f"rds-gp3{multi_az}",
-        "secret",
-    ]
-    return [*needed, "nat-gateway"] if settings.nat_gateway_count else needed
+    return list(dict.fromkeys(use.key for use in usage(settings)))
 
 
 def quote(
@@ -131,93 +121,126 @@ def quote(
 Item = tuple[str, float | None, str]
 
 
-def monthly_estimate(settings: StackSettings, prices: Quote | None = None) -> list[Item]:
-    """(item, USD per month or None, note) for everything that costs money while it runs."""
-    prices = prices or quote(settings)
-    region = settings.aws_region
+@dataclasses.dataclass(frozen=True)
+class Use:
+    """One line of the bill: the item, the infra/prices.py key it is billed by, how many of
+    that key's units (hours, GB-months, secrets), what an unknown price is called, a note."""
+
+    item: str
+    key: str
+    units: float
+    what: str
+    note: str
+
+
+def usage(settings: StackSettings) -> list[Use]:
+    """Everything that costs money while the stack runs, in the order `plan` prints it."""
     instances = settings.app_desired_capacity
     zones = settings.az_count
     app_type, db_class = settings.app_instance_type, settings.db_instance_class
     multi_az = table.MULTI_AZ if settings.db_multi_az else ""
-
-    def priced(key: str, count: float, what: str) -> tuple[float | None, str]:
-        amount = prices.usd(key)
-        if amount is None:
-            return None, f"price unknown for {what} in {region}: {prices.missing[key]}"
-        return round(amount * count, 2), ""
-
     deployment = "Multi-AZ" if settings.db_multi_az else "Single-AZ"
-    items: list[tuple[str, tuple[float | None, str], str]] = [
-        (
+    return [
+        Use(
             f"app instances: {instances} x {app_type}",
-            priced(app_type, instances * HOURS_PER_MONTH, app_type),
+            app_type,
+            instances * HOURS_PER_MONTH,
+            app_type,
             f"on-demand Linux; the group may run {settings.app_min_size} to "
             f"{settings.app_max_size}",
         ),
-        (
+        Use(
             f"app disks: {instances} x {APP_ROOT_VOLUME_GB} GB gp3",
-            priced("ebs-gp3", instances * APP_ROOT_VOLUME_GB, "EBS gp3 storage"),
+            "ebs-gp3",
+            instances * APP_ROOT_VOLUME_GB,
+            "EBS gp3 storage",
             "one encrypted root volume per instance",
         ),
-        *_public_ip_or_nat_items(settings, priced),
-        (
+        *_public_ip_or_nat_usage(settings),
+        Use(
             "load balancer (ALB)",
-            priced("alb", HOURS_PER_MONTH, "Application Load Balancer"),
+            "alb",
+            HOURS_PER_MONTH,
+            "Application Load Balancer",
             "plus LCUs by traffic, not included",
         ),
-        (
+        Use(
             f"load balancer public IPv4 addresses: {zones}",
-            priced("public-ipv4", zones * HOURS_PER_MONTH, "public IPv4"),
+            "public-ipv4",
+            zones * HOURS_PER_MONTH,
+            "public IPv4",
             "at least one per availability zone",
         ),
-        (
+        Use(
             f"database: {db_class}, {deployment}",
-            priced(f"{db_class}{multi_az}", HOURS_PER_MONTH, f"{db_class} {deployment}"),
+            f"{db_class}{multi_az}",
+            HOURS_PER_MONTH,
+            f"{db_class} {deployment}",
             "RDS for PostgreSQL",
         ),
-        (
+        Use(
             f"database storage: {settings.db_allocated_storage_gb} GB gp3",
-            priced(
-                f"rds-gp3{multi_az}",
-                settings.db_allocated_storage_gb,
-                f"RDS gp3 storage {deployment}",
-            ),
+            f"rds-gp3{multi_az}",
+            settings.db_allocated_storage_gb,
+            f"RDS gp3 storage {deployment}",
             "backups up to this size are free",
         ),
-        (
+        Use(
             "database password secret",
-            priced("secret", 1, "Secrets Manager"),
+            "secret",
+            1,
+            "Secrets Manager",
             "managed by RDS in Secrets Manager",
         ),
     ]
-    return [(item, amount, unknown or note) for item, (amount, unknown), note in items]
 
 
-def _public_ip_or_nat_items(settings: StackSettings, priced) -> list:
+def _public_ip_or_nat_usage(settings: StackSettings) -> list[Use]:
     """How the app instances get out: a public IP each, or NAT gateways with one each."""
     gateways = settings.nat_gateway_count
     if not gateways:
         instances = settings.app_desired_capacity
         return [
-            (
+            Use(
                 f"app public IPv4 addresses: {instances}",
-                priced("public-ipv4", instances * HOURS_PER_MONTH, "public IPv4"),
+                "public-ipv4",
+                instances * HOURS_PER_MONTH,
+                "public IPv4",
                 "the instances pull their image without a NAT gateway",
             )
         ]
     hours = gateways * HOURS_PER_MONTH
     return [
-        (
+        Use(
             f"NAT gateways: {gateways}",
-            priced("nat-gateway", hours, "NAT gateway"),
+            "nat-gateway",
+            hours,
+            "NAT gateway",
             "plus data processed, by the GB, not included",
         ),
-        (
+        Use(
             f"NAT gateway public IPv4 addresses: {gateways}",
-            priced("public-ipv4", hours, "public IPv4"),
+            "public-ipv4",
+            hours,
+            "public IPv4",
             "one Elastic IP each; the app instances have no public IP",
         ),
     ]
+
+
+def monthly_estimate(settings: StackSettings, prices: Quote | None = None) -> list[Item]:
+    """(item, USD per month or None, note) for everything that costs money while it runs."""
+    prices = prices or quote(settings)
+    items: list[Item] = []
+    for use in usage(settings):
+        amount = prices.usd(use.key)
+        if amount is None:
+            reason = prices.missing[use.key]
+            unknown = f"price unknown for {use.what} in {settings.aws_region}: {reason}"
+            items.append((use.item, None, unknown))
+        else:
+            items.append((use.item, round(amount * use.units, 2), use.note))
+    return items
 
 
 def total(items: list[Item]) -> float:
