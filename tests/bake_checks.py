@@ -12,8 +12,6 @@ import tomllib
 from pathlib import Path
 
 import yaml
-from cookiecutter.main import cookiecutter
-from helpers import TEMPLATE_ROOT, user_config
 from hypothesis import strategies as st
 
 # Any text (hypothesis leaves out lone surrogates, which no UTF-8 file can hold), with the
@@ -44,22 +42,6 @@ def run_healthcheck(project: Path, port: int, **env: str) -> subprocess.Complete
     environment.update(PORT=str(port), **env)
     return subprocess.run(
         [sys.executable, *arguments], cwd=project, env=environment, capture_output=True, check=False
-    )
-
-
-def bake_in(workspace: Path, config_dir: Path, **extra_context) -> Path:
-    """Bake into `workspace`/output, with cookiecutter's user config (and so its replay file)
-    in `config_dir`, outside the workspace: everything the bake leaves in the workspace is
-    then the bake's own doing."""
-    config_dir.mkdir(parents=True, exist_ok=True)
-    return Path(
-        cookiecutter(
-            str(TEMPLATE_ROOT),
-            no_input=True,
-            extra_context=extra_context,
-            output_dir=str(workspace / "output"),
-            config_file=str(user_config(config_dir)),
-        )
     )
 
 

@@ -4,6 +4,7 @@ Test modules import these (`from helpers import ...`); conftest.py holds only fi
 pyproject.toml puts this folder on `sys.path` (`pythonpath = ["tests"]`).
 """
 
+import importlib.util
 import json
 import os
 import shutil
@@ -17,6 +18,15 @@ from cookiecutter.main import cookiecutter
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 COOKIECUTTER_JSON = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text())
 DEFAULTS = {key: value for key, value in COOKIECUTTER_JSON.items() if not key.startswith("_")}
+
+
+def load_module(relative_path: str):
+    """A Python file of the template (a hook, local_extensions.py, a script) as a module."""
+    path = TEMPLATE_ROOT / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def bake_ok(cookies, **extra_context):
@@ -44,18 +54,20 @@ def user_config(folder: Path) -> Path:
     return config
 
 
-def bake_into(output_dir: Path, **extra_context) -> Path:
+def bake_into(output_dir: Path, config_dir: Path | None = None, **extra_context) -> Path:
     """Bake with cookiecutter's own API into `output_dir`, a folder the test owns, so the test
-    can see everything a bake leaves behind; the user config goes next to it. Returns the
-    project; raises what cookiecutter raises (`FailedHookException` when a hook refuses the
-    answers)."""
-    output_dir.mkdir(parents=True, exist_ok=True)
+    can see everything a bake leaves behind (cookiecutter creates the folder). Its user config,
+    and so its replay file, goes in `config_dir`, by default next to `output_dir`: give one
+    outside the folder a test watches. Returns the project; raises what cookiecutter raises
+    (`FailedHookException` when a hook refuses the answers)."""
+    config_dir = config_dir or output_dir.parent
+    config_dir.mkdir(parents=True, exist_ok=True)
     project = cookiecutter(
         str(TEMPLATE_ROOT),
         no_input=True,
         extra_context=extra_context,
         output_dir=str(output_dir),
-        config_file=str(user_config(output_dir.parent)),
+        config_file=str(user_config(config_dir)),
     )
     return Path(project)
 

@@ -4,7 +4,6 @@ characters outside the BMP, and quotes in health_check_path."""
 
 import ast
 import html
-import importlib.util
 import json
 import re
 import shlex
@@ -12,23 +11,13 @@ import tomllib
 
 import pytest
 import yaml
-from bake_checks import ANY_TEXT, ONE_LINE, bake_in, run_healthcheck, snapshot, unparsable_files
+from bake_checks import ANY_TEXT, ONE_LINE, run_healthcheck, snapshot, unparsable_files
 from cookiecutter.exceptions import FailedHookException
-from helpers import TEMPLATE_ROOT
+from helpers import bake_into, load_module
 from hypothesis import given, settings
 from markdown_it import MarkdownIt
 
-
-def load_extensions():
-    spec = importlib.util.spec_from_file_location(
-        "local_extensions", TEMPLATE_ROOT / "local_extensions.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-filters = load_extensions()
+filters = load_module("local_extensions.py")
 
 FAST = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 
@@ -105,7 +94,9 @@ def test_a_mermaid_label_holds_no_character_mermaid_reads_and_decodes_back(text)
 
 def test_a_description_outside_the_bmp_bakes_valid_toml(tmp_path):
     description = 'Counts visits 😀 (and 𝄞 "notes")'
-    project = bake_in(tmp_path / "workspace", tmp_path / "config", description=description)
+    project = bake_into(
+        tmp_path / "workspace" / "output", tmp_path / "config", description=description
+    )
     assert tomllib.loads((project / "pyproject.toml").read_text())["project"]["description"] == (
         description
     )
@@ -121,7 +112,9 @@ def test_an_awkward_health_check_path_bakes_valid_files_and_runs_nothing(tmp_pat
     run here, as Docker runs it, against a port nothing listens on."""
     marker = tmp_path / "ran"
     path = path.replace("MARKER", str(marker))
-    project = bake_in(tmp_path / "workspace", tmp_path / "config", health_check_path=path)
+    project = bake_into(
+        tmp_path / "workspace" / "output", tmp_path / "config", health_check_path=path
+    )
     assert unparsable_files(project) == []
     stack = tomllib.loads((project / "stack.toml").read_text())
     assert stack["health_check"]["health_check_path"] == path
@@ -149,6 +142,6 @@ def test_a_health_check_path_outside_rfc_3986_is_refused_by_name(tmp_path, path,
     """The emoji used to crash the post-generation hook; `${{ }}` would be evaluated by GitHub
     Actions in deploy.yml. A path holds only what RFC 3986 allows unencoded in a path."""
     with pytest.raises(FailedHookException):
-        bake_in(tmp_path / "workspace", tmp_path / "config", health_check_path=path)
+        bake_into(tmp_path / "workspace" / "output", tmp_path / "config", health_check_path=path)
     assert "health_check_path" in capfd.readouterr().err
     assert snapshot(tmp_path / "workspace") == {"output": None}

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from bake_checks import ANY_TEXT, ONE_LINE, bake_in, snapshot, unparsable_files
+from bake_checks import ANY_TEXT, ONE_LINE, snapshot, unparsable_files
 from cookiecutter.exceptions import FailedHookException, UndefinedVariableInTemplate
-from helpers import DEFAULTS
+from helpers import DEFAULTS, bake_into
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -48,7 +48,7 @@ def stack_file(tmp_path_factory):
     """The deploy tool's stack.toml reader, imported from a baked project: the first thing
     `python -m infra validate` runs, and all of it that needs no AWS."""
     root = tmp_path_factory.mktemp("reader")
-    project = bake_in(root / "workspace", root / "config")
+    project = bake_into(root / "workspace" / "output", root / "config")
     sys.path.insert(0, str(project))
     sys.dont_write_bytecode = True
     try:
@@ -134,7 +134,7 @@ def test_any_answer_is_refused_by_name_or_bakes_valid_files(
     (workspace / "output").mkdir(parents=True)
     capfd.readouterr()
     try:
-        project = bake_in(workspace, root / "config", **answers)
+        project = bake_into(workspace / "output", root / "config", **answers)
     except (FailedHookException, UndefinedVariableInTemplate) as error:
         event(f"refused: {type(error).__name__}")
         check_refusal(error, capfd.readouterr().err, answers, workspace)

@@ -2,20 +2,12 @@
 BENCHMARKS.md: the hand-measured sections around it stay byte for byte. No benchmark runs
 here: the section writer gets a made-up report."""
 
-import importlib.util
 import shutil
 
 import pytest
-from helpers import TEMPLATE_ROOT
+from helpers import TEMPLATE_ROOT, load_module
 
 START, END = "<!-- template-bench:start -->", "<!-- template-bench:end -->"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench", TEMPLATE_ROOT / "scripts" / "bench.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def made_up_report(bench) -> str:
@@ -43,7 +35,7 @@ def test_the_template_file_has_one_owned_section_after_its_hand_measured_ones(be
 
 
 def test_a_report_replaces_only_the_owned_section(benchmarks):
-    bench = load_bench()
+    bench = load_module("scripts/bench.py")
     original = benchmarks.read_text(encoding="utf-8")
     outside_before, rest = original.split(START)
     outside_after = rest.split(END)[1]
@@ -61,7 +53,7 @@ def test_a_report_replaces_only_the_owned_section(benchmarks):
 
 
 def test_a_file_without_markers_gets_the_section_at_its_end(tmp_path):
-    bench = load_bench()
+    bench = load_module("scripts/bench.py")
     hand_written = "# Template benchmarks\n\nMeasured by hand.\n\n| What | Result |\n"
     path = tmp_path / "BENCHMARKS.md"
     path.write_text(hand_written, encoding="utf-8")
@@ -73,7 +65,7 @@ def test_a_file_without_markers_gets_the_section_at_its_end(tmp_path):
 
 
 def test_markers_out_of_order_are_refused_and_the_file_left_alone(tmp_path):
-    bench = load_bench()
+    bench = load_module("scripts/bench.py")
     path = tmp_path / "BENCHMARKS.md"
     path.write_text(f"# Benchmarks\n\n{END}\nHand-written.\n{START}\n", encoding="utf-8")
     original = path.read_text(encoding="utf-8")

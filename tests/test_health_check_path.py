@@ -6,7 +6,8 @@ import http.server
 import threading
 
 import pytest
-from bake_checks import bake_in, run_healthcheck
+from bake_checks import run_healthcheck
+from helpers import bake_into
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
@@ -35,7 +36,7 @@ def app_stand_in():
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("health")
-    return bake_in(root / "workspace", root / "config", health_check_path="/ready~now")
+    return bake_into(root / "workspace" / "output", root / "config", health_check_path="/ready~now")
 
 
 def test_without_the_variable_the_generated_path_is_checked(project, app_stand_in):

@@ -1,6 +1,5 @@
 """The hooks: every bad answer is reported at once, clearly, and nothing is generated."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -8,14 +7,11 @@ import tomllib
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
-from helpers import TEMPLATE_ROOT, bake_into
+from helpers import TEMPLATE_ROOT, bake_into, load_module
 
 
 def load_hook(name):
-    spec = importlib.util.spec_from_file_location(name, TEMPLATE_ROOT / "hooks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(f"hooks/{name}.py")
 
 
 # (variable, bad value, a fragment of the explanation); other answers keep their defaults.

@@ -4,11 +4,11 @@ the answer, and never run. Each payload below would create a marker file if it r
 
 import pytest
 import yaml
-from bake_checks import bake_in, snapshot
+from bake_checks import snapshot
 from cookiecutter.environment import StrictEnvironment
 from cookiecutter.exceptions import UndefinedVariableInTemplate
 from cookiecutter.main import cookiecutter
-from helpers import COOKIECUTTER_JSON, TEMPLATE_ROOT, cookiecutter_command
+from helpers import COOKIECUTTER_JSON, TEMPLATE_ROOT, bake_into, cookiecutter_command
 from jinja2 import StrictUndefined
 
 TOUCH = "touch MARKER"
@@ -44,7 +44,7 @@ def test_a_command_line_answer_cannot_escape_the_sandbox(tmp_path, name):
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     with pytest.raises(UndefinedVariableInTemplate) as refused:
-        bake_in(workspace, tmp_path / "config", description=payload(name, marker))
+        bake_into(workspace / "output", tmp_path / "config", description=payload(name, marker))
     assert refused.value.message == "Unable to render variable 'description'"
     assert not marker.exists(), "the payload ran"
     assert snapshot(workspace) == {}
@@ -87,15 +87,15 @@ def test_an_answer_that_fails_to_render_is_refused_by_name(tmp_path, answer, rea
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     with pytest.raises(UndefinedVariableInTemplate) as refused:
-        bake_in(workspace, tmp_path / "config", project_name=answer)
+        bake_into(workspace / "output", tmp_path / "config", project_name=answer)
     assert refused.value.message == "Unable to render variable 'project_name'"
     assert reason in refused.value.error.message
     assert snapshot(workspace) == {}
 
 
 def test_an_answer_may_still_use_the_answers_before_it(tmp_path):
-    project = bake_in(
-        tmp_path / "workspace",
+    project = bake_into(
+        tmp_path / "workspace" / "output",
         tmp_path / "config",
         description="{{ cookiecutter.project_name | upper }}, by {{ cookiecutter.project_slug }}",
     )

@@ -3,9 +3,9 @@ output folder, and a refused slug leaves the output folder, and the one around i
 as they were."""
 
 import pytest
-from bake_checks import bake_in, snapshot
+from bake_checks import snapshot
 from cookiecutter.exceptions import FailedHookException
-from helpers import TEMPLATE_ROOT, cookiecutter_command
+from helpers import TEMPLATE_ROOT, bake_into, cookiecutter_command
 
 # Slugs that are paths: refused before cookiecutter creates any folder.
 PATH_SLUGS = [
@@ -35,7 +35,7 @@ def workspace(tmp_path):
 def test_a_slug_that_is_a_path_creates_nothing_anywhere(tmp_path, workspace, slug):
     before = snapshot(workspace)
     with pytest.raises(FailedHookException) as refused:
-        bake_in(workspace, tmp_path / "config", project_slug=slug)
+        bake_into(workspace / "output", tmp_path / "config", project_slug=slug)
     assert f"project_slug = {slug!r}" in str(refused.value)
     assert "for example: visit-counter" in str(refused.value)
     assert snapshot(workspace) == before
@@ -47,7 +47,7 @@ def test_an_absolute_slug_creates_nothing_at_that_path(tmp_path, workspace):
     target = tmp_path / "elsewhere" / "project"
     before = snapshot(tmp_path)
     with pytest.raises(FailedHookException):
-        bake_in(workspace, tmp_path / "config", project_slug=str(target))
+        bake_into(workspace / "output", tmp_path / "config", project_slug=str(target))
     assert not target.parent.exists()
     after = snapshot(tmp_path)
     assert {key: value for key, value in after.items() if not key.startswith("config")} == before
@@ -61,7 +61,7 @@ def test_a_refused_slug_that_is_a_folder_name_leaves_the_output_folder_as_it_was
     created for it, which cookiecutter then removes."""
     before = snapshot(workspace)
     with pytest.raises(FailedHookException):
-        bake_in(workspace, tmp_path / "config", project_slug=slug)
+        bake_into(workspace / "output", tmp_path / "config", project_slug=slug)
     assert snapshot(workspace) == before
 
 
