@@ -1,4 +1,4 @@
-"""What the tests of hostile answers share: a bake whose leftovers can be seen in full, the
+"""What the tests of hostile answers share: everything a bake leaves behind (snapshot), the
 parsers that say whether a generated file is still valid in its language, and the image's
 health check run as Docker runs it."""
 

@@ -1,4 +1,5 @@
-"""What the template's tests share: where the template is, its answers, and ways to bake it.
+"""What the template's tests share: where the template is, its answers, ways to bake it, and
+ways to read its workflows and run the locked tools.
 
 Test modules import these (`from helpers import ...`); conftest.py holds only fixtures.
 pyproject.toml puts this folder on `sys.path` (`pythonpath = ["tests"]`).
@@ -18,6 +19,8 @@ from cookiecutter.main import cookiecutter
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 COOKIECUTTER_JSON = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text())
 DEFAULTS = {key: value for key, value in COOKIECUTTER_JSON.items() if not key.startswith("_")}
+# The locked tools (shellcheck, zizmor, check-jsonschema...) of the environment running the tests.
+TOOLS = Path(sys.executable).parent
 
 
 def load_module(relative_path: str):
@@ -108,4 +111,35 @@ def cookiecutter_command(*args, home: Path, cwd: Path | None = None) -> subproce
         text=True,
         stdin=subprocess.DEVNULL,
         check=False,
+    )
+
+
+def workflow_files(project: Path) -> list[Path]:
+    return sorted((project / ".github" / "workflows").glob("*.yml"))
+
+
+def load_workflow(path: Path) -> dict:
+    document = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the key `on` as True.
+    document["on"] = document.pop(True, document.get("on"))
+    return document
+
+
+def steps_of(path: Path):
+    for job_id, job in load_workflow(path)["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_id, step
+
+
+def run_tool(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+    tool = TOOLS / args[0]
+    assert tool.exists(), f"{args[0]} is missing from {TOOLS}: add it to pyproject.toml's groups"
+    return subprocess.run(
+        [str(tool), *args[1:]],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "NO_COLOR": "1"},
     )

