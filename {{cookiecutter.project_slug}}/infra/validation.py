@@ -222,9 +222,10 @@ MAX_SUBNETS_PER_TIER = 4
 SUCCESS_CODES = re.compile(r"[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*")
 
 # The characters RFC 3986 allows in a path segment unencoded (unreserved, sub-delims, ":" and
-# "@"), without "%": the load balancer sends the path as written and the app compares it as
-# text, so an encoded path would never match. Quotes, braces and spaces stay out, so the path
-# is inert wherever it is written (a workflow expression, a shell word, a Dockerfile).
+# "@"), without "%": the path is then the same text in every file it is written into and in
+# the request the load balancer sends, with no encoding to get right. Quotes, braces and
+# spaces stay out, so the path is inert wherever it is written (a workflow expression, a
+# shell word, a Dockerfile).
 HEALTH_CHECK_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*")
 
 

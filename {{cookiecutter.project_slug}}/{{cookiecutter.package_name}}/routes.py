@@ -32,7 +32,8 @@ def read_health_check_path(state: BlueprintSetupState) -> None:
 @bp.before_app_request
 def health() -> tuple[Response, int] | None:
     """The load balancer's check. Matched on the path as text rather than as a URL rule, so
-    any path the load balancer accepts works, such as one with < or > in it."""
+    that any path works as written, even one set by hand in HEALTH_CHECK_PATH with < or > or
+    a percent-encoding in it."""
     if request.path != unquote(current_app.config["HEALTH_CHECK_PATH"]):
         return None
     try:
