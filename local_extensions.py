@@ -30,7 +30,7 @@ from cookiecutter.exceptions import FailedHookException
 from jinja2 import Template
 from jinja2.exceptions import TemplateSyntaxError, UndefinedError
 from jinja2.ext import Extension
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 MINIMUM_PYTHON = (3, 11)
 
@@ -83,10 +83,6 @@ class AnswerNotRendered(UndefinedError):
     '<name>'", so the message names the answer."""
 
 
-class UnsafeTemplateAccess(AnswerNotRendered, SecurityError):
-    """What the sandbox raises, made an AnswerNotRendered too."""
-
-
 def folder_name_problem(name: object) -> str | None:
     """Why `name` cannot be created as exactly one new folder inside the output folder."""
     text = str(name)
@@ -131,22 +127,6 @@ class _Sandboxed(ImmutableSandboxedEnvironment):
     own settings in the context). Put in front of cookiecutter's environment class."""
 
     template_class = _AnswerTemplate
-
-    def unsafe_undefined(self, obj, attribute):
-        return self.undefined(
-            f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe.",
-            name=attribute,
-            obj=obj,
-            exc=UnsafeTemplateAccess,
-        )
-
-    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (jinja2's signature)
-        try:
-            return super().call(__context, __obj, *args, **kwargs)
-        except UnsafeTemplateAccess:
-            raise
-        except SecurityError as error:
-            raise UnsafeTemplateAccess(str(error)) from error
 
     def from_string(self, source, globals=None, template_class=None):  # noqa: A002
         try:
