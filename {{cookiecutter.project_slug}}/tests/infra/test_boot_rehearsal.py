@@ -42,7 +42,6 @@ from moto.server import ThreadedMotoServer
 from devtools.emulated_aws import emulated_aws
 from devtools.instance_metadata import MetadataService
 from devtools.processes import LOOPBACK, free_port
-from infra import cli
 
 # The module's stack is applied once per worker that runs one of its tests: keep them on one.
 pytestmark = pytest.mark.xdist_group("boot_rehearsal")
@@ -60,10 +59,7 @@ def stack(tmp_path_factory) -> Iterator[SimpleNamespace]:
     folder = tmp_path_factory.mktemp("rehearsal")
     project = Project(folder)
     with emulated_aws():
-        code = cli.main(
-            ["apply", "--auto-approve", "--image-tag", IMAGE_TAG, "--config", str(project.path)]
-        )
-        assert code == 0
+        assert project.run("apply", "--auto-approve", "--image-tag", IMAGE_TAG).code == 0
         settings = project.settings
         region = settings.aws_region
         ec2 = boto3.client("ec2", region_name=region)
